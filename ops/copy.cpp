@@ -1,0 +1,146 @@
+// ops/copy.cpp: copies and conversions: copy_ (any dtype, any device pair, broadcasting),
+// fill_, contiguous, clone, to(dtype), to(device). clone/to are differentiable (the gradient
+// is copied back); copy_ and fill_ are in-place and not recorded.
+#include "autograd/tape.h"
+#include "cuda/runtime.h"
+#include "ops/cpu_loops.h"
+#include "ops/op_utils.h"
+#include "ops/ops.h"
+
+namespace aft {
+
+namespace cuda {  // cuda/elementwise.cu
+void fill_contiguous(void* out, int64_t n, int dtype_bytes, double value);
+}
+
+namespace {
+
+void check_inplace(const char* op, const Tensor& t) {
+  AFT_CHECK(!(autograd::grad_enabled() && t.requires_grad()),
+            "{}: in-place op on a tensor of shape {} that requires grad; run it under "
+            "NoGradGuard or on detach()", op, t.shape());
+}
+
+void cpu_copy(const Tensor& dst, const Tensor& src) {
+  dispatch_all(dst.dtype(), "copy_", [&]<class D>() {
+    dispatch_all(src.dtype(), "copy_", [&]<class S>() {
+      cpu_map<D, S>(dst, [](S v) { return static_cast<D>(v); }, src);
+    });
+  });
+}
+
+}  // namespace
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_defined("copy_", *this, "destination");
+  check_defined("copy_", src, "source");
+  check_inplace("copy_", *this);
+  AFT_CHECK(broadcast_shapes(src.shape(), shape(), "copy_") == shape(),
+            "copy_: source of shape {} does not broadcast to the destination shape {}", src.shape(),
+            shape());
+  const Device dd = device(), sd = src.device();
+  if (dd.is_cpu() && sd.is_cpu()) {
+    cpu_copy(*this, src);
+  } else if (dd.is_cpu()) {
+    // Device to host: bring the source over as a dense block, then convert/scatter on the host.
+    Tensor s = src.detach().contiguous();
+    Tensor host = empty(s.shape(), s.dtype());
+    cuda::copy_d2h(host.raw_data(), s.raw_data(), s.numel() * s.element_size());
+    cpu_copy(*this, host);
+  } else if (sd.is_cpu()) {
+    // Host to device: convert and densify on the host, one transfer, then place on the device.
+    Tensor s = src.detach();
+    if (s.shape() != shape() || s.dtype() != dtype() || !s.is_contiguous()) {
+      Tensor h = empty(shape(), dtype());
+      cpu_copy(h, s);
+      s = h;
+    }
+    if (is_contiguous()) {
+      cuda::copy_h2d(raw_data(), s.raw_data(), numel() * element_size());
+    } else {
+      Tensor staged = empty(shape(), {dtype(), dd});
+      cuda::copy_h2d(staged.raw_data(), s.raw_data(), numel() * element_size());
+      copy_(staged);
+    }
+  } else {
+    AFT_CHECK(dd == sd, "copy_: from {} to {} is not supported; go through the host", sd, dd);
+    AFT_CHECK(src.dtype() == dtype() && src.shape() == shape() && src.is_contiguous() &&
+                  is_contiguous(),
+              "copy_: on CUDA only dense copies of the same dtype and shape are supported in "
+              "this build (got {} {} to {} {})", src.dtype(), src.shape(), dtype(), shape());
+    cuda::copy_d2d(raw_data(), src.raw_data(), numel() * element_size());
+  }
+  storage()->bump_version();
+  return *this;
+}
+
+Tensor& Tensor::fill_(double value) {
+  check_defined("fill_", *this);
+  check_inplace("fill_", *this);
+  if (is_cpu()) {
+    dispatch_all(dtype(), "fill_", [&]<class T>() {
+      T v = static_cast<T>(value);
+      cpu_map<T>(*this, [v]() { return v; });
+    });
+  } else {
+    AFT_CHECK(is_contiguous() && is_floating(dtype()),
+              "fill_: on CUDA only dense float tensors in this build (got {} {})", dtype(), shape());
+    AFT_CUDA_CALL(cuda::fill_contiguous(raw_data(), numel(), static_cast<int>(element_size()), value));
+  }
+  storage()->bump_version();
+  return *this;
+}
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  check_defined("clone", *this);
+  Tensor out = empty(shape(), {dtype(), device()});
+  {
+    autograd::NoGradGuard ng;
+    out.copy_(*this);
+  }
+  if (autograd::needs_grad(*this))
+    autograd::record("clone", {*this}, {out}, [](const autograd::TensorList& g) {
+      return autograd::TensorList{g[0]};
+    });
+  return out;
+}
+
+Tensor Tensor::to(DType dt) const {
+  check_defined("to", *this);
+  if (dt == dtype()) return *this;
+  Tensor out = empty(shape(), {dt, device()});
+  {
+    autograd::NoGradGuard ng;
+    out.copy_(*this);
+  }
+  DType from = dtype();
+  if (is_floating(dt) && autograd::needs_grad(*this))
+    autograd::record("to_dtype", {*this}, {out}, [from](const autograd::TensorList& g) {
+      return autograd::TensorList{g[0].to(from)};
+    });
+  return out;
+}
+
+Tensor Tensor::to(Device dev) const {
+  check_defined("to", *this);
+  if (dev == device()) return *this;
+  if (dev.is_cuda()) cuda::require_device(dev.index, "to");
+  Tensor out = empty(shape(), {dtype(), dev});
+  {
+    autograd::NoGradGuard ng;
+    out.copy_(*this);
+  }
+  Device from = device();
+  if (autograd::needs_grad(*this))
+    autograd::record("to_device", {*this}, {out}, [from](const autograd::TensorList& g) {
+      return autograd::TensorList{g[0].to(from)};
+    });
+  return out;
+}
+
+}  // namespace aft
