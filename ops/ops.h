@@ -120,4 +120,22 @@ Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen =
 // ops/sigmoid_gate.cpp: sigmoid(q) * x, AFT's output gating, in one pass.
 Tensor sigmoid_gate(const Tensor& q, const Tensor& x);
 
+// ---- the Attention Free Transformer operators (ops/aft_*.cpp; docs/aft.md explains them)
+// q, k, v are [B, T, D]; the result is [B, T, D]:
+//   y[t] = sigmoid(q[t]) * sum_t' exp(k[t'] + w[t, t']) * v[t'] / sum_t' exp(k[t'] + w[t, t'])
+// with the sums over t' <= t when causal.
+// aft_full: w is [T, T].
+Tensor aft_full(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& w, bool causal);
+// aft_local: w[t, t'] is used where |t - t'| < window and is 0 outside. Only the band is
+// stored: w_band is [T, 2·window − 1] with column j holding offset t' − t = j − (window − 1);
+// when causal, [T, window] with column j holding t' = t − (window − 1) + j.
+Tensor aft_local(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& w_band,
+                 int64_t window, bool causal);
+// aft_simple: w = 0.
+Tensor aft_simple(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
+// aft_conv: q, v [B, H, W, C] (channels last); k [B, H, W, heads] (one key per head, shared by
+// its C/heads channels) or [B, H, W, C]; w [heads, s, s], s odd. Non-causal:
+//   y = sigmoid(q) * (conv(e^k·v, e^w − 1) + Σ e^k·v) / (conv(e^k, e^w − 1) + Σ e^k)
+Tensor aft_conv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& w, int64_t heads);
+
 }  // namespace aft
