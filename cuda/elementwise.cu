@@ -1,10 +1,13 @@
-// cuda/elementwise.cu: elementwise kernels: fill, unary forward/backward, binary forward.
+// cuda/elementwise.cu: elementwise kernels: fill, unary forward/backward, binary forward,
+// comparisons, where, and the strided converting copy.
 //
-// The scalar formulas are those of the CPU ops (ops/elementwise_math.h). This first version
-// handles dense operands of one shape: one thread per element, grid-stride loop, 256 threads
-// a block.
+// The scalar formulas are those of the CPU ops (ops/elementwise_math.h), so both backends
+// compute the same thing. Every kernel is one thread per output element with a grid-stride
+// loop (256 threads a block); operands may be broadcast and strided (cuda/offsets.h), with a
+// dense fast path that indexes directly.
 #include "cuda/desc.h"
 #include "cuda/launch.h"
+#include "cuda/offsets.h"
 #include "ops/elementwise_math.h"
 
 namespace aft::cuda {
@@ -21,36 +24,98 @@ unsigned grid_for(int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
-// out[i] = value
+// out[i] = value (out dense)
 template <class T>
 __global__ void fill_kernel(T* out, int64_t n, T value) {
   AFT_GRID_STRIDE(i, n) out[i] = value;
 }
 
-// y[i] = f(x[i])
+// y = f(x)
 template <class T>
-__global__ void unary_kernel(UnaryOp op, const T* x, T* y, int64_t n, T p) {
-  AFT_GRID_STRIDE(i, n) y[i] = emath::unary_forward<T>(op, x[i], p);
-}
-
-// dx[i] = g[i] * f'(x[i])  (from_y: the saved tensor is y = f(x) instead of x)
-template <class T>
-__global__ void unary_backward_kernel(UnaryOp op, const T* g, const T* s, T* dx, int64_t n,
-                                      bool from_y, T p) {
+__global__ void unary_kernel(UnaryOp op, const T* x, T* y, int64_t n, T p, bool dense,
+                             OffsetCalc<2> oc) {
   AFT_GRID_STRIDE(i, n) {
-    dx[i] = from_y ? emath::unary_backward<T>(op, g[i], T(0), s[i], p)
-                   : emath::unary_backward<T>(op, g[i], s[i], T(0), p);
+    int64_t off[2] = {i, i};
+    if (!dense) oc.get(i, off);
+    y[off[0]] = emath::unary_forward<T>(op, x[off[1]], p);
   }
 }
 
-// out[i] = a[i] (op) b[i]
+// dx = g * f'(x)   (from_y: the saved tensor s is y = f(x) instead of x)
 template <class T>
-__global__ void binary_kernel(BinaryOp op, const T* a, const T* b, T* out, int64_t n) {
-  AFT_GRID_STRIDE(i, n) out[i] = emath::binary_forward<T>(op, a[i], b[i]);
+__global__ void unary_backward_kernel(UnaryOp op, const T* g, const T* s, T* dx, int64_t n,
+                                      bool from_y, T p, bool dense, OffsetCalc<3> oc) {
+  AFT_GRID_STRIDE(i, n) {
+    int64_t off[3] = {i, i, i};
+    if (!dense) oc.get(i, off);
+    T gv = g[off[1]], sv = s[off[2]];
+    dx[off[0]] = from_y ? emath::unary_backward<T>(op, gv, T(0), sv, p)
+                        : emath::unary_backward<T>(op, gv, sv, T(0), p);
+  }
 }
 
-void require_dense(const TensorDesc& t, const char* op) {
-  if (!t.is_contiguous()) raise_error(op);
+// out = a (op) b
+template <class T>
+__global__ void binary_kernel(BinaryOp op, const T* a, const T* b, T* out, int64_t n, bool dense,
+                              OffsetCalc<3> oc) {
+  AFT_GRID_STRIDE(i, n) {
+    int64_t off[3] = {i, i, i};
+    if (!dense) oc.get(i, off);
+    out[off[0]] = emath::binary_forward<T>(op, a[off[1]], b[off[2]]);
+  }
+}
+
+// out = a (cmp) b, cmp in eq, ne, lt, le, gt, ge (ops/compare.cpp's order)
+template <class T>
+__global__ void compare_kernel(int cmp, const T* a, const T* b, bool* out, int64_t n,
+                               OffsetCalc<3> oc) {
+  AFT_GRID_STRIDE(i, n) {
+    int64_t off[3];
+    oc.get(i, off);
+    T x = a[off[1]], y = b[off[2]];
+    bool r = cmp == 0 ? x == y : cmp == 1 ? x != y : cmp == 2 ? x < y
+           : cmp == 3 ? x <= y : cmp == 4 ? x > y : x >= y;
+    out[off[0]] = r;
+  }
+}
+
+// out = mask ? a : b
+template <class T>
+__global__ void where_kernel(const bool* mask, const T* a, const T* b, T* out, int64_t n,
+                             OffsetCalc<4> oc) {
+  AFT_GRID_STRIDE(i, n) {
+    int64_t off[4];
+    oc.get(i, off);
+    out[off[0]] = mask[off[1]] ? a[off[2]] : b[off[3]];
+  }
+}
+
+// dst = convert(src), any strides, src broadcast to dst's shape
+template <class D, class S>
+__global__ void copy_kernel(D* dst, const S* src, int64_t n, OffsetCalc<2> oc) {
+  AFT_GRID_STRIDE(i, n) {
+    int64_t off[2];
+    oc.get(i, off);
+    dst[off[0]] = static_cast<D>(src[off[1]]);
+  }
+}
+
+template <class F>
+void all_types(DType dt, F&& f) {
+  switch (dt) {
+    case DType::Float32: f(float{}); break;
+    case DType::Float64: f(double{}); break;
+    case DType::Int64: f(int64_t{}); break;
+    case DType::Bool: f(bool{}); break;
+    default: raise_error("cuda copy: unsupported dtype");
+  }
+}
+
+template <class F>
+void float_types(DType dt, F&& f) {
+  if (dt == DType::Float32) f(float{});
+  else if (dt == DType::Float64) f(double{});
+  else raise_error("cuda elementwise: only float32 and float64 tensors are supported");
 }
 
 }  // namespace
@@ -63,42 +128,76 @@ void fill_contiguous(void* out, int64_t n, int dtype_bytes, double value) {
     AFT_LAUNCH(fill_kernel<double>, grid_for(n), kThreads, 0, static_cast<double*>(out), n, value);
 }
 
+void copy(const TensorDesc& dst, const TensorDesc& src) {
+  const TensorDesc* ops[2] = {&dst, &src};
+  OffsetCalc<2> oc = make_offsets(dst, ops);
+  int64_t n = dst.numel();
+  all_types(dst.dtype, [&](auto dz) {
+    all_types(src.dtype, [&](auto sz) {
+      using D = decltype(dz);
+      using S = decltype(sz);
+      AFT_LAUNCH((copy_kernel<D, S>), grid_for(n), kThreads, 0, dst.ptr<D>(), src.ptr<const S>(), n, oc);
+    });
+  });
+}
+
 void unary_forward(UnaryOp op, const TensorDesc& x, const TensorDesc& y, double p) {
-  require_dense(x, "unary op on CUDA: only dense tensors in this build");
-  int64_t n = x.numel();
-  if (x.dtype == DType::Float32)
-    AFT_LAUNCH(unary_kernel<float>, grid_for(n), kThreads, 0, op, x.ptr<const float>(),
-               y.ptr<float>(), n, static_cast<float>(p));
-  else
-    AFT_LAUNCH(unary_kernel<double>, grid_for(n), kThreads, 0, op, x.ptr<const double>(),
-               y.ptr<double>(), n, p);
+  const TensorDesc* ops[2] = {&y, &x};
+  bool dense = all_dense(y, ops);
+  OffsetCalc<2> oc = make_offsets(y, ops);
+  int64_t n = y.numel();
+  float_types(y.dtype, [&](auto z) {
+    using T = decltype(z);
+    AFT_LAUNCH(unary_kernel<T>, grid_for(n), kThreads, 0, op, x.ptr<const T>(), y.ptr<T>(), n,
+               static_cast<T>(p), dense, oc);
+  });
 }
 
 void unary_backward(UnaryOp op, const TensorDesc& g, const TensorDesc& s, const TensorDesc& dx,
                     bool from_y, double p) {
-  require_dense(g, "unary backward on CUDA: only dense tensors in this build");
-  require_dense(s, "unary backward on CUDA: only dense tensors in this build");
-  int64_t n = g.numel();
-  if (g.dtype == DType::Float32)
-    AFT_LAUNCH(unary_backward_kernel<float>, grid_for(n), kThreads, 0, op, g.ptr<const float>(),
-               s.ptr<const float>(), dx.ptr<float>(), n, from_y, static_cast<float>(p));
-  else
-    AFT_LAUNCH(unary_backward_kernel<double>, grid_for(n), kThreads, 0, op, g.ptr<const double>(),
-               s.ptr<const double>(), dx.ptr<double>(), n, from_y, p);
+  const TensorDesc* ops[3] = {&dx, &g, &s};
+  bool dense = all_dense(dx, ops);
+  OffsetCalc<3> oc = make_offsets(dx, ops);
+  int64_t n = dx.numel();
+  float_types(dx.dtype, [&](auto z) {
+    using T = decltype(z);
+    AFT_LAUNCH(unary_backward_kernel<T>, grid_for(n), kThreads, 0, op, g.ptr<const T>(),
+               s.ptr<const T>(), dx.ptr<T>(), n, from_y, static_cast<T>(p), dense, oc);
+  });
 }
 
 void binary_forward(BinaryOp op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) {
-  const char* msg = "binary op on CUDA: only dense tensors of the same shape in this build";
-  require_dense(a, msg);
-  require_dense(b, msg);
-  if (a.numel() != out.numel() || b.numel() != out.numel()) raise_error(msg);
+  const TensorDesc* ops[3] = {&out, &a, &b};
+  bool dense = all_dense(out, ops);
+  OffsetCalc<3> oc = make_offsets(out, ops);
   int64_t n = out.numel();
-  if (out.dtype == DType::Float32)
-    AFT_LAUNCH(binary_kernel<float>, grid_for(n), kThreads, 0, op, a.ptr<const float>(),
-               b.ptr<const float>(), out.ptr<float>(), n);
-  else
-    AFT_LAUNCH(binary_kernel<double>, grid_for(n), kThreads, 0, op, a.ptr<const double>(),
-               b.ptr<const double>(), out.ptr<double>(), n);
+  float_types(out.dtype, [&](auto z) {
+    using T = decltype(z);
+    AFT_LAUNCH(binary_kernel<T>, grid_for(n), kThreads, 0, op, a.ptr<const T>(), b.ptr<const T>(),
+               out.ptr<T>(), n, dense, oc);
+  });
+}
+
+void compare(int cmp, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) {
+  const TensorDesc* ops[3] = {&out, &a, &b};
+  OffsetCalc<3> oc = make_offsets(out, ops);
+  int64_t n = out.numel();
+  float_types(a.dtype, [&](auto z) {
+    using T = decltype(z);
+    AFT_LAUNCH(compare_kernel<T>, grid_for(n), kThreads, 0, cmp, a.ptr<const T>(),
+               b.ptr<const T>(), out.ptr<bool>(), n, oc);
+  });
+}
+
+void where(const TensorDesc& mask, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) {
+  const TensorDesc* ops[4] = {&out, &mask, &a, &b};
+  OffsetCalc<4> oc = make_offsets(out, ops);
+  int64_t n = out.numel();
+  float_types(out.dtype, [&](auto z) {
+    using T = decltype(z);
+    AFT_LAUNCH(where_kernel<T>, grid_for(n), kThreads, 0, mask.ptr<const bool>(), a.ptr<const T>(),
+               b.ptr<const T>(), out.ptr<T>(), n, oc);
+  });
 }
 
 }  // namespace aft::cuda

@@ -11,6 +11,7 @@ namespace aft {
 
 namespace cuda {  // cuda/elementwise.cu
 void fill_contiguous(void* out, int64_t n, int dtype_bytes, double value);
+void copy(const TensorDesc& dst, const TensorDesc& src);
 }
 
 namespace {
@@ -64,11 +65,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
     }
   } else {
     AFT_CHECK(dd == sd, "copy_: from {} to {} is not supported; go through the host", sd, dd);
-    AFT_CHECK(src.dtype() == dtype() && src.shape() == shape() && src.is_contiguous() &&
-                  is_contiguous(),
-              "copy_: on CUDA only dense copies of the same dtype and shape are supported in "
-              "this build (got {} {} to {} {})", src.dtype(), src.shape(), dtype(), shape());
-    cuda::copy_d2d(raw_data(), src.raw_data(), numel() * element_size());
+    if (src.dtype() == dtype() && src.shape() == shape() && src.is_contiguous() && is_contiguous())
+      cuda::copy_d2d(raw_data(), src.raw_data(), numel() * element_size());
+    else
+      AFT_CUDA_CALL(cuda::copy(desc(*this), desc(src)));
   }
   storage()->bump_version();
   return *this;
@@ -82,10 +82,14 @@ Tensor& Tensor::fill_(double value) {
       T v = static_cast<T>(value);
       cpu_map<T>(*this, [v]() { return v; });
     });
-  } else {
-    AFT_CHECK(is_contiguous() && is_floating(dtype()),
-              "fill_: on CUDA only dense float tensors in this build (got {} {})", dtype(), shape());
+  } else if (is_contiguous() && is_floating(dtype())) {
     AFT_CUDA_CALL(cuda::fill_contiguous(raw_data(), numel(), static_cast<int>(element_size()), value));
+  } else {
+    // Any layout or dtype: broadcast a one-element tensor holding the value.
+    Tensor one = empty(Shape{}, {dtype(), kCPU});
+    dispatch_all(dtype(), "fill_", [&]<class T>() { *one.data<T>() = static_cast<T>(value); });
+    copy_(one);
+    return *this;
   }
   storage()->bump_version();
   return *this;

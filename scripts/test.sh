@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# scripts/test.sh: installs what is missing, builds aft and runs every test.
+#
+#   scripts/test.sh                 Release build in build/ (CUDA: AUTO), all tests
+#   scripts/test.sh --sanitize      also: AddressSanitizer + UBSan build in build-asan/ with the
+#                                   CUDA kernels on the SIMT emulator (AFT_CUDA=EMULATE), all tests
+#   scripts/test.sh --emulate       Release build with the SIMT emulator in build-emu/
+#
+# Environment: JOBS (parallel jobs, default: number of CPUs), CMAKE_ARGS (extra configure
+# arguments for every build), AFT_CUDA (override the CUDA mode of the main build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sanitize=0
+emulate=0
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize=1 ;;
+    --emulate) emulate=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown option: $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+scripts/deps.sh
+JOBS=${JOBS:-$(nproc)}
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
+
+# build_and_test DIR [cmake args...]
+build_and_test() {
+  local dir=$1
+  shift
+  echo "== configure $dir: $*"
+  cmake -S . -B "$dir" -G Ninja "${launcher[@]}" ${CMAKE_ARGS:-} "$@" >"$dir.configure.log" 2>&1 || {
+    cat "$dir.configure.log"; exit 1; }
+  grep "aft:" "$dir.configure.log" || true
+  echo "== build $dir"
+  cmake --build "$dir" -j "$JOBS"
+  echo "== test $dir"
+  ctest --test-dir "$dir" -j "$JOBS" --output-on-failure --timeout 900
+}
+
+mkdir -p build
+build_and_test build -DCMAKE_BUILD_TYPE=Release -DAFT_CUDA="${AFT_CUDA:-AUTO}"
+if [ "$emulate" = 1 ]; then
+  build_and_test build-emu -DCMAKE_BUILD_TYPE=Release -DAFT_CUDA=EMULATE
+fi
+if [ "$sanitize" = 1 ]; then
+  # Benchmarks and examples are left out: the sanitizers check the library and the tests.
+  build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DAFT_SANITIZE=ON -DAFT_CUDA=EMULATE \
+    -DAFT_BUILD_BENCH=OFF -DAFT_BUILD_EXAMPLES=OFF
+fi
+echo "all tests passed"
