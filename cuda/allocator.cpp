@@ -1,10 +1,10 @@
-// cuda/allocator.cpp: device memory for CUDA tensors.
-//
-// For now every block goes straight to cudaMalloc/cudaFree (or, in the emulator, to the host
-// heap, one exact-size block per tensor so AddressSanitizer sees overruns).
+// cuda/allocator.cpp: device memory for CUDA tensors, through the caching allocator
+// (cuda/caching_allocator.h): cudaMalloc/cudaFree on a GPU; exact-size host blocks, not
+// cached, in the SIMT emulator (so AddressSanitizer sees overruns and uses after free).
 #include <cstdlib>
 
 #include "core/error.h"
+#include "cuda/caching_allocator.h"
 #include "cuda/runtime.h"
 
 #if AFT_WITH_CUDA && !AFT_CUDA_EMULATE
@@ -14,35 +14,47 @@
 namespace aft::cuda {
 
 #if AFT_WITH_CUDA
+namespace {
+
+CachingAllocator& allocator() {
+#if AFT_CUDA_EMULATE
+  static CachingAllocator a([](size_t n) { return std::malloc(n); }, [](void* p) { std::free(p); },
+                            /*cache=*/false);
+#else
+  static CachingAllocator a(
+      [](size_t n) -> void* {
+        void* p = nullptr;
+        if (cudaMalloc(&p, n) != cudaSuccess) {
+          cudaGetLastError();  // clear the error; the allocator retries or reports
+          return nullptr;
+        }
+        return p;
+      },
+      [](void* p) { cudaFree(p); });
+#endif
+  return a;
+}
+
+}  // namespace
+
 void* allocate(size_t bytes, int device) {
   if (bytes == 0) return nullptr;
   require_device(device, "allocate");
-#if AFT_CUDA_EMULATE
-  void* p = std::malloc(bytes);
-  AFT_CHECK(p != nullptr, "cuda out of memory: asked for {} bytes", bytes);
-  return p;
-#else
-  void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, bytes);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    AFT_ERROR("cuda out of memory: asked for {} bytes; {} of {} bytes free on cuda:{}", bytes,
-              free_b, total_b, device);
+  void* p = allocator().allocate(bytes);
+  if (!p) {
+    DeviceMemoryStats s = allocator().stats();
+    AFT_ERROR("cuda out of memory: asked for {} bytes ({:.1f} MiB); {:.1f} MiB in use by tensors, "
+              "{:.1f} MiB reserved on cuda:{}", bytes, bytes / 1048576.0, s.in_use / 1048576.0,
+              s.reserved / 1048576.0, device);
   }
   return p;
-#endif
 }
 
-void deallocate(void* p, size_t, int) {
-  if (!p) return;
-#if AFT_CUDA_EMULATE
-  std::free(p);
-#else
-  cudaFree(p);
-#endif
-}
+void deallocate(void* p, size_t, int) { allocator().deallocate(p); }
+
+DeviceMemoryStats memory_stats(int) { return allocator().stats(); }
+void reset_peak_memory(int) { allocator().reset_peak(); }
+void empty_cache() { allocator().release_cached(); }
 #endif
 
 }  // namespace aft::cuda

@@ -35,6 +35,9 @@ void* allocate(size_t bytes, int device) {
   return nullptr;
 }
 void deallocate(void*, size_t, int) {}
+DeviceMemoryStats memory_stats(int) { return {}; }
+void reset_peak_memory(int) {}
+void empty_cache() {}
 void copy_h2d(void*, const void*, size_t) { require_device(0, "copy to cuda"); }
 void copy_d2h(void*, const void*, size_t) { require_device(0, "copy from cuda"); }
 void copy_d2d(void*, const void*, size_t) { require_device(0, "copy on cuda"); }

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <string>
 
+#include "cuda/caching_allocator.h"
+
 namespace aft::cuda {
 
 // How this library was built: "off", "cuda" or "emulate".
@@ -27,9 +29,16 @@ std::string device_name(int index = 0);
 // Throws aft::Error, naming `op`, unless device `index` exists.
 void require_device(int index, const char* op);
 
-// Device memory (through the allocator of cuda/allocator.cpp). allocate(0) returns nullptr.
+// Device memory (through the caching allocator, cuda/caching_allocator.h). allocate(0)
+// returns nullptr; out of memory throws aft::Error saying how much was asked and is in use.
 void* allocate(size_t bytes, int device);
 void deallocate(void* p, size_t bytes, int device);
+
+// Bytes in use by tensors, their high-water mark, bytes reserved from the driver.
+DeviceMemoryStats memory_stats(int device = 0);
+void reset_peak_memory(int device = 0);
+// Returns cached free blocks to the driver (other processes can then use the memory).
+void empty_cache();
 
 // Copies of `bytes` bytes; the device side is the current device's stream. h2d and d2h
 // synchronise before returning, so the host buffer may be reused at once.
