@@ -306,6 +306,22 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(impl));
 }
 
+void Tensor::set_data(const Tensor& src) const {
+  TensorImpl* t = checked();
+  AFT_CHECK(src.defined(), "set_data: source is an undefined tensor");
+  AFT_CHECK(is_leaf(), "set_data: only a leaf tensor can change its data (shape {})", shape());
+  auto& m = t->autograd;
+  AFT_CHECK(!m || !m->requires_grad || is_floating(src.dtype()),
+            "set_data: a tensor that requires grad cannot take {} data", src.dtype());
+  TensorImpl* s = src.impl();
+  t->storage = s->storage;
+  t->shape = s->shape;
+  t->strides = s->strides;
+  t->offset = s->offset;
+  t->dtype = s->dtype;
+  if (m) m->grad = Tensor();
+}
+
 void Tensor::backward(const Tensor& gradient) const { autograd::backward(*this, gradient); }
 
 }  // namespace aft

@@ -133,6 +133,10 @@ class Tensor {
   void zero_grad() const;            // drops the accumulated gradient
   Tensor& retain_grad();             // keep the gradient of a non-leaf too
   Tensor detach() const;             // same storage, not tracked
+  // Makes this leaf refer to src's data (storage, geometry, dtype) while keeping its identity:
+  // every handle, and requires_grad, stay; the accumulated gradient is dropped. Module::to()
+  // and load_state_dict() move parameters this way.
+  void set_data(const Tensor& src) const;
   void backward(const Tensor& gradient = Tensor()) const;
 
  private:
