@@ -14,14 +14,14 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                           const std::vector<Tensor>& inputs, GradcheckOptions opts) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
-    AFT_CHECK(t.defined() && t.dtype() == kFloat64 && t.is_cpu(),
-              "gradcheck: input {} must be a float64 CPU tensor", i);
+    AFT_CHECK(t.defined() && t.is_cpu(), "gradcheck: input {} must be a defined CPU tensor", i);
+    AFT_CHECK(t.dtype() == kFloat64 || !t.requires_grad(),
+              "gradcheck: input {} requires grad, so it must be float64 (got {})", i, t.dtype());
     AFT_CHECK(t.is_leaf(), "gradcheck: input {} must be a leaf tensor", i);
   }
-  // Fresh leaves so earlier gradients do not leak in; same storage is not shared.
   std::vector<Tensor> xs;
   for (const Tensor& t : inputs) {
-    Tensor c = t.detach().clone();
+    Tensor c = t.detach().clone();  // fresh leaves: earlier gradients do not leak in
     if (t.requires_grad()) c.requires_grad_();
     xs.push_back(c);
   }

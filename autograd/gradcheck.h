@@ -3,8 +3,8 @@
 // For f: inputs -> one tensor, gradcheck projects the output on a fixed random tensor R
 // (L = sum(f(x) * R), so every output element matters and a wrong element cannot hide), runs
 // L.backward(), and compares each input's gradient, element by element, with
-// (L(x + eps) - L(x - eps)) / (2 eps). Inputs must be float64 CPU tensors; only those with
-// requires_grad are checked. The result names the worst element.
+// (L(x + eps) - L(x - eps)) / (2 eps). Inputs are CPU tensors; those with requires_grad
+// (float64) are checked, the others (e.g. int64 indices) are passed through unchanged. The result names the worst element.
 #pragma once
 
 #include <functional>
