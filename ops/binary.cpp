@@ -61,8 +61,8 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 // out = a (op) s, or s (op) a when reversed.
 Tensor scalar_forward(BinaryOp op, const Tensor& a, double s, bool reversed) {
-  if (a.is_cuda()) {
-    Tensor st = full(Shape{}, s, {a.dtype(), a.device()}).expand(a.shape()).contiguous();
+  if (a.is_cuda()) {  // the CUDA binary kernel broadcasts a 0-d operand (stride 0)
+    Tensor st = full(Shape{}, s, {a.dtype(), a.device()});
     return reversed ? binary_forward(op, st, a) : binary_forward(op, a, st);
   }
   Tensor out = empty(a.shape(), {a.dtype(), a.device()});

@@ -40,7 +40,7 @@ AFT_HD inline T unary_forward(UnaryOp op, T x, T p) {
     case UnaryOp::Abs: return std::fabs(x);
     case UnaryOp::Tanh: return std::tanh(x);
     case UnaryOp::Sigmoid: return sigmoid(x);
-    case UnaryOp::Relu: return x > T(0) ? x : T(0);
+    case UnaryOp::Relu: return x < T(0) ? T(0) : x;  // NaN propagates, as in PyTorch
     case UnaryOp::GeluErf: return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
     case UnaryOp::GeluTanh: return T(0.5) * x * (T(1) + std::tanh(gelu_tanh_inner(x)));
     case UnaryOp::Pow: return std::pow(x, p);

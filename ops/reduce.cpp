@@ -7,7 +7,10 @@
 //   d max/dx = g scattered to the winning index;
 //   logsumexp = m + log(sum(exp(x - m))) with m = amax(x) held constant (finite m only);
 //   var = sum((x - mean)^2) / (n - correction).
-// CPU sums of float32 accumulate in float64.
+// CPU sums of float32 accumulate in float64. Contiguous rows are summed in fixed blocks with
+// eight interleaved accumulators (vectorised); sums over dims outside a unit-stride kept dim
+// (columns) add whole contiguous runs into a block of accumulators. The order of additions
+// depends on the shapes only, never on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -39,11 +42,12 @@ ReduceSpec make_spec(const char* op, const Tensor& x, const std::vector<int64_t>
   ReduceSpec s;
   int n = x.ndim();
   s.reduced.assign(n, dims.empty());
+  std::vector<bool> seen(std::max(n, 1), false);  // a 0-d tensor takes dim 0 (or -1), once
   for (int64_t d : dims) {
     int w = wrap_dim(d, n, op);
-    if (n == 0) continue;
-    AFT_CHECK(!s.reduced[w], "{}: dim {} given twice in the dims of a tensor of shape {}", op, w, x.shape());
-    s.reduced[w] = true;
+    AFT_CHECK(!seen[w], "{}: dim {} given twice in the dims of a tensor of shape {}", op, w, x.shape());
+    seen[w] = true;
+    if (n > 0) s.reduced[w] = true;
   }
   for (int d = 0; d < n; ++d) {
     if (s.reduced[d]) {
@@ -58,12 +62,33 @@ ReduceSpec make_spec(const char* op, const Tensor& x, const std::vector<int64_t>
   return s;
 }
 
+// Sums of float32 and float64 accumulate in double.
+template <class T>
+using SumAcc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+
+// Elements per block of a contiguous row sum. A row is summed block by block, each block with
+// eight interleaved accumulators (independent add chains the compiler vectorises), and the
+// block sums are added in order; the grouping depends on the row length only, so the result is
+// the same whichever thread computes which block.
+inline constexpr int64_t kSumBlock = 1 << 14;
+
+template <class T>
+SumAcc<T> sum_block(const T* p, int64_t len) {
+  using Acc = SumAcc<T>;
+  Acc a[8] = {};
+  int64_t r = 0;
+  for (; r + 8 <= len; r += 8)
+    for (int k = 0; k < 8; ++k) a[k] += static_cast<Acc>(p[r + k]);
+  for (int k = 0; r < len; ++r, ++k) a[k] += static_cast<Acc>(p[r]);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 // out_keep[o] = reduce of x over the reduced dims; argmax (int64, same shape) optional and only
 // for a single reduced dim (index along that dim).
 template <class T>
 void cpu_reduce(Kind kind, const Tensor& x, const std::vector<bool>& reduced, const Tensor& out_keep,
                 const Tensor* argmax) {
-  using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+  using Acc = SumAcc<T>;
   const int n = x.ndim();
   Shape ks, kx, ko, rs, rx;
   for (int d = 0; d < n; ++d) {
@@ -77,55 +102,118 @@ void cpu_reduce(Kind kind, const Tensor& x, const std::vector<bool>& reduced, co
     }
   }
   const int64_t nout = ks.numel(), nred = rs.numel();
-  AFT_CHECK(kind == Kind::Sum || nred > 0 || nout == 0,
-            "amax/max: cannot take the maximum over an empty dimension of shape {}", x.shape());
+  AFT_ASSERT(kind == Kind::Sum || nred > 0 || nout == 0);  // checked by reduce_kernel
   const T* xp = static_cast<const T*>(x.raw_data());
   T* op = static_cast<T*>(out_keep.raw_data());
   int64_t* ap = argmax ? static_cast<int64_t*>(argmax->raw_data()) : nullptr;
   // Reduced dims, coalesced: usually one dim with stride 1 (rows) or stride D (columns).
   LoopPlan<1> rp = make_plan<1>(rs, {rs.ndim() ? rx : Shape{}});
   const int rnd = rp.shape.ndim();
+  const bool rows = rnd == 1 && rp.stride[0][0] == 1;
+
+  // Offsets in x and in out_keep of output o (row-major over the kept dims).
+  auto offsets = [&](int64_t o, int64_t* xo, int64_t* oo) {
+    *xo = 0;
+    *oo = 0;
+    for (int d = ks.ndim() - 1; d >= 0; --d) {
+      int64_t i = o % ks[d];
+      o /= ks[d];
+      *xo += i * kx[d];
+      *oo += i * ko[d];
+    }
+  };
+  // Visits the reduced elements of one output in x's index order: f(offset from its base, r).
+  auto walk = [&](auto&& f) {
+    std::array<int64_t, kMaxDims> idx{};
+    for (int64_t r = 0; r < nred; ++r) {
+      int64_t off = 0;
+      for (int d = 0; d < rnd; ++d) off += idx[d] * rp.stride[0][d];
+      f(off, r);
+      for (int d = rnd - 1; d >= 0 && ++idx[d] == rp.shape[d]; --d) idx[d] = 0;
+    }
+  };
+
+  if (kind == Kind::Sum && rows) {
+    // Contiguous rows: out[o] = sum of its blocks in order. Few long rows are split by block
+    // over the threads (partial sums first, then each row adds its partials in order).
+    const int64_t len = rp.shape[0], nblk = std::max<int64_t>(1, (len + kSumBlock - 1) / kSumBlock);
+    if (nblk > 1 && nout < 64) {
+      std::vector<Acc> part(static_cast<size_t>(nout * nblk));
+      parallel_for(0, nout * nblk, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          int64_t xo, oo, j = t % nblk;
+          offsets(t / nblk, &xo, &oo);
+          part[t] = sum_block(xp + xo + j * kSumBlock, std::min(kSumBlock, len - j * kSumBlock));
+        }
+      });
+      for (int64_t o = 0; o < nout; ++o) {
+        int64_t xo, oo;
+        offsets(o, &xo, &oo);
+        Acc acc = 0;
+        for (int64_t j = 0; j < nblk; ++j) acc += part[o * nblk + j];
+        op[oo] = static_cast<T>(acc);
+      }
+      return;
+    }
+    parallel_for(0, nout, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(len, 1)),
+                 [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        int64_t xo, oo;
+        offsets(o, &xo, &oo);
+        Acc acc = 0;
+        for (int64_t j = 0; j * kSumBlock < len; ++j)
+          acc += sum_block(xp + xo + j * kSumBlock, std::min(kSumBlock, len - j * kSumBlock));
+        op[oo] = static_cast<T>(acc);
+      }
+    });
+    return;
+  }
+
+  if (kind == Kind::Sum && ks.ndim() > 0 && kx[ks.ndim() - 1] == 1 && ks[ks.ndim() - 1] > 1) {
+    // Reduced dims outside a unit-stride kept dim (columns of a matrix, the batch dims of a
+    // bias gradient): a block of up to kCols adjacent outputs walks the reduced elements once,
+    // adding contiguous runs into kCols accumulators. Each output still adds its elements one
+    // by one in x's index order.
+    constexpr int64_t kCols = 256;
+    const int64_t inner = ks[ks.ndim() - 1], ncb = (inner + kCols - 1) / kCols, ostride = ko[ks.ndim() - 1];
+    const int64_t nblocks = nout / inner * ncb;
+    parallel_for(0, nblocks, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(kCols * nred, 1)),
+                 [&](int64_t b, int64_t e) {
+      std::array<Acc, kCols> acc;
+      for (int64_t t = b; t < e; ++t) {
+        int64_t j0 = (t % ncb) * kCols, cols = std::min(kCols, inner - j0), xo, oo;
+        offsets(t / ncb * inner + j0, &xo, &oo);
+        const T* base = xp + xo;
+        std::fill(acc.begin(), acc.begin() + cols, Acc(0));
+        walk([&](int64_t off, int64_t) {
+          const T* p = base + off;
+          for (int64_t c = 0; c < cols; ++c) acc[c] += static_cast<Acc>(p[c]);
+        });
+        for (int64_t c = 0; c < cols; ++c) op[oo + c * ostride] = static_cast<T>(acc[c]);
+      }
+    });
+    return;
+  }
 
   auto reduce_one = [&](int64_t o) {
-    int64_t xo = 0, oo = 0, rem = o;
-    for (int d = ks.ndim() - 1; d >= 0; --d) {
-      int64_t i = rem % ks[d];
-      rem /= ks[d];
-      xo += i * kx[d];
-      oo += i * ko[d];
-    }
+    int64_t xo, oo;
+    offsets(o, &xo, &oo);
     const T* base = xp + xo;
     if (kind == Kind::Sum) {
       Acc acc = 0;
-      if (rnd == 1) {
-        int64_t s = rp.stride[0][0], len = rp.shape[0];
-        if (s == 1) for (int64_t r = 0; r < len; ++r) acc += base[r];
-        else for (int64_t r = 0; r < len; ++r) acc += base[r * s];
-      } else {
-        std::array<int64_t, kMaxDims> idx{};
-        for (int64_t r = 0; r < nred; ++r) {
-          int64_t off = 0;
-          for (int d = 0; d < rnd; ++d) off += idx[d] * rp.stride[0][d];
-          acc += base[off];
-          for (int d = rnd - 1; d >= 0 && ++idx[d] == rp.shape[d]; --d) idx[d] = 0;
-        }
-      }
+      walk([&](int64_t off, int64_t) { acc += base[off]; });
       op[oo] = static_cast<T>(acc);
     } else {
       // Walk the reduced elements in x's index order; the first maximum (or first NaN) wins.
-      std::array<int64_t, kMaxDims> idx{};
       T best = base[0];
       int64_t best_r = 0;
-      for (int64_t r = 0; r < nred; ++r) {
-        int64_t off = 0;
-        for (int d = 0; d < rnd; ++d) off += idx[d] * rp.stride[0][d];
+      walk([&](int64_t off, int64_t r) {
         T v = base[off];
         if (best == best && (v > best || v != v)) {
           best = v;
           best_r = r;
         }
-        for (int d = rnd - 1; d >= 0 && ++idx[d] == rp.shape[d]; --d) idx[d] = 0;
-      }
+      });
       op[oo] = best;
       if (ap) ap[oo] = best_r;
     }
@@ -138,11 +226,13 @@ void cpu_reduce(Kind kind, const Tensor& x, const std::vector<bool>& reduced, co
 
 // Reduces into a new keepdim-shaped tensor.
 Tensor reduce_kernel(Kind kind, const char* op, const Tensor& x, const ReduceSpec& s, Tensor* argmax) {
+  AFT_CHECK(kind == Kind::Sum || s.count > 0 || s.keep_shape.numel() == 0,
+            "{}: cannot take the maximum over an empty dimension of shape {}", op, x.shape());
   Tensor out = empty(s.keep_shape, {x.dtype(), x.device()});
   if (argmax) *argmax = empty(s.keep_shape, {kInt64, x.device()});
   if (x.is_cuda()) {
     std::vector<char> red(s.reduced.begin(), s.reduced.end());
-    cuda::TensorDesc am = argmax ? desc(*argmax) : cuda::TensorDesc();
+    [[maybe_unused]] cuda::TensorDesc am = argmax ? desc(*argmax) : cuda::TensorDesc();
     AFT_CUDA_CALL(cuda::reduce(static_cast<int>(kind), desc(x), reinterpret_cast<const bool*>(red.data()),
                                desc(out), argmax ? &am : nullptr));
     return out;
@@ -226,8 +316,7 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   check_float("max", x);
-  AFT_CHECK(x.ndim() > 0, "max: needs a tensor with at least one dim, got a 0-d tensor");
-  int d = wrap_dim(dim, x.ndim(), "max");
+  int d = wrap_dim(dim, x.ndim(), "max");  // a 0-d x takes dim 0 or -1 and is its own maximum
   ReduceSpec s = make_spec("max", x, {d}, keepdim);
   Tensor idx_keep;
   Tensor keep = reduce_kernel(Kind::Max, "max", x, s, &idx_keep);
@@ -248,10 +337,15 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
   Tensor m;
   {
     // The shift m = max(x) cancels in the value and the gradient, so it is a constant here.
-    // Rows whose maximum is infinite (all -inf, or +inf present) use m = 0 instead.
+    // Rows whose maximum is infinite (all -inf, or +inf present) use m = 0 instead, and so do
+    // empty reductions (no maximum exists; the result is log(0) = -inf).
     autograd::NoGradGuard ng;
-    Tensor mk = amax(x.detach(), dims, true);
-    m = where(eq(abs(mk), std::numeric_limits<double>::infinity()), zeros_like(mk), mk);
+    if (s.count == 0) {
+      m = zeros(s.keep_shape, {x.dtype(), x.device()});
+    } else {
+      Tensor mk = amax(x.detach(), dims, true);
+      m = where(eq(abs(mk), std::numeric_limits<double>::infinity()), zeros_like(mk), mk);
+    }
   }
   Tensor lse = add(log(sum(exp(sub(x, m)), dims, true)), m);
   return keepdim ? lse : lse.reshape(s.out_shape);

@@ -229,13 +229,14 @@ Tensor Tensor::expand(const Shape& shape) const {
     int j = i - (n - cur.ndim());
     int64_t want = shape[i];
     if (j < 0) {
-      AFT_CHECK(want >= 0, "expand: extent -1 not allowed for a new dim in {}", shape);
+      AFT_CHECK(want >= 0, "expand: extent {} not allowed for a new dim in {}", want, shape);
       ns[i] = want;
       st[i] = 0;
     } else if (want == -1 || want == cur[j]) {
       ns[i] = cur[j];
       st[i] = strides()[j];
     } else {
+      AFT_CHECK(want >= 0, "expand: invalid extent {} in {}", want, shape);
       AFT_CHECK(cur[j] == 1, "expand: cannot expand shape {} to {}", cur, shape);
       ns[i] = want;
       st[i] = 0;
