@@ -1,14 +1,45 @@
 // core/storage.cpp: CPU allocation with statistics; CUDA allocation is delegated to cuda/.
+//
+// Host blocks of 1 MiB and more go through a caching allocator (core/caching_allocator.h):
+// glibc serves them with fresh mmap()s, and the page faults of first touch then cost more than
+// the arithmetic of an elementwise op (measured: an add over 16M floats ran at 3.6-6.3 GB/s into
+// fresh memory against 11-26 GB/s into reused memory). Smaller blocks go straight to malloc,
+// which recycles them well. Under AddressSanitizer nothing is cached, so it sees every misuse.
 #include "core/storage.h"
 
 #include <cstdlib>
 #include <new>
 
+#include "core/caching_allocator.h"
 #include "core/error.h"
 #include "cuda/runtime.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AFT_CPU_CACHE 0
+#else
+#define AFT_CPU_CACHE 1
+#endif
+
 namespace aft {
 namespace {
+
+constexpr size_t kCachedFrom = size_t{1} << 20;
+
+CachingAllocator& cpu_cache() {
+  static CachingAllocator a([](size_t n) { return std::aligned_alloc(64, n); },
+                            [](void* p) { std::free(p); }, AFT_CPU_CACHE != 0);
+  return a;
+}
+
+void* host_alloc(size_t nbytes) {
+  if (nbytes >= kCachedFrom) return cpu_cache().allocate(nbytes);
+  return std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
+}
+
+void host_free(void* p, size_t nbytes) {
+  if (nbytes >= kCachedFrom) cpu_cache().deallocate(p);
+  else std::free(p);
+}
 
 std::atomic<int64_t> g_in_use{0}, g_peak{0}, g_blocks{0};
 
@@ -26,8 +57,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   void* p = nullptr;
   if (device.is_cpu()) {
     if (nbytes > 0) {
-      size_t rounded = (nbytes + 63) / 64 * 64;
-      p = std::aligned_alloc(64, rounded);
+      p = host_alloc(nbytes);
       AFT_CHECK(p != nullptr, "out of host memory: asked for {} bytes with {} bytes in use", nbytes,
                 g_in_use.load());
       note_alloc(static_cast<int64_t>(nbytes));
@@ -41,7 +71,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
 Storage::~Storage() {
   if (device_.is_cpu()) {
     if (data_) {
-      std::free(data_);
+      host_free(data_, nbytes_);
       g_in_use.fetch_sub(static_cast<int64_t>(nbytes_), std::memory_order_relaxed);
       g_blocks.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -55,5 +85,7 @@ MemoryStats cpu_memory_stats() {
 }
 
 void reset_cpu_peak_memory() { g_peak.store(g_in_use.load()); }
+
+void cpu_empty_cache() { cpu_cache().release_cached(); }
 
 }  // namespace aft

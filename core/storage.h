@@ -45,5 +45,7 @@ struct MemoryStats {
 };
 MemoryStats cpu_memory_stats();
 void reset_cpu_peak_memory();
+// Returns the cached free host blocks (1 MiB and larger) to the system.
+void cpu_empty_cache();
 
 }  // namespace aft

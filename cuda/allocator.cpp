@@ -1,10 +1,10 @@
 // cuda/allocator.cpp: device memory for CUDA tensors, through the caching allocator
-// (cuda/caching_allocator.h): cudaMalloc/cudaFree on a GPU; exact-size host blocks, not
+// (core/caching_allocator.h): cudaMalloc/cudaFree on a GPU; exact-size host blocks, not
 // cached, in the SIMT emulator (so AddressSanitizer sees overruns and uses after free).
 #include <cstdlib>
 
 #include "core/error.h"
-#include "cuda/caching_allocator.h"
+#include "core/caching_allocator.h"
 #include "cuda/runtime.h"
 
 #if AFT_WITH_CUDA && !AFT_CUDA_EMULATE

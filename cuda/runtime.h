@@ -9,9 +9,11 @@
 #include <cstddef>
 #include <string>
 
-#include "cuda/caching_allocator.h"
+#include "core/caching_allocator.h"
 
 namespace aft::cuda {
+
+using DeviceMemoryStats = AllocatorStats;
 
 // How this library was built: "off", "cuda" or "emulate".
 const char* build_mode();
@@ -29,7 +31,7 @@ std::string device_name(int index = 0);
 // Throws aft::Error, naming `op`, unless device `index` exists.
 void require_device(int index, const char* op);
 
-// Device memory (through the caching allocator, cuda/caching_allocator.h). allocate(0)
+// Device memory (through the caching allocator, core/caching_allocator.h). allocate(0)
 // returns nullptr; out of memory throws aft::Error saying how much was asked and is in use.
 void* allocate(size_t bytes, int device);
 void deallocate(void* p, size_t bytes, int device);

@@ -41,8 +41,11 @@ AFT_HD inline T unary_forward(UnaryOp op, T x, T p) {
     case UnaryOp::Tanh: return std::tanh(x);
     case UnaryOp::Sigmoid: return sigmoid(x);
     case UnaryOp::Relu: return x < T(0) ? T(0) : x;  // NaN propagates, as in PyTorch
-    case UnaryOp::GeluErf: return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
-    case UnaryOp::GeluTanh: return T(0.5) * x * (T(1) + std::tanh(gelu_tanh_inner(x)));
+    // (x < -big: exactly 0, also for x = -inf where x * 0 would give NaN)
+    case UnaryOp::GeluErf:
+      return x < T(-40) ? T(0) : T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+    case UnaryOp::GeluTanh:
+      return x < T(-40) ? T(0) : T(0.5) * x * (T(1) + std::tanh(gelu_tanh_inner(x)));
     case UnaryOp::Pow: return std::pow(x, p);
   }
   return x;
@@ -62,11 +65,13 @@ AFT_HD inline T unary_backward(UnaryOp op, T g, T x, T y, T p) {
     case UnaryOp::Sigmoid: return g * y * (T(1) - y);
     case UnaryOp::Relu: return x > T(0) ? g : T(0);
     case UnaryOp::GeluErf: {
+      if (x < T(-40)) return T(0);
       T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
       T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);  // 1/sqrt(2 pi)
       return g * (cdf + x * pdf);
     }
     case UnaryOp::GeluTanh: {
+      if (x < T(-40)) return T(0);
       T t = std::tanh(gelu_tanh_inner(x));
       T du = T(0.7978845608028654) * (T(1) + T(3 * 0.044715) * x * x);
       return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du);

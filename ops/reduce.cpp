@@ -323,9 +323,10 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   MaxResult r{as_output(keep, s), as_output(idx_keep, s)};
   if (autograd::needs_grad(x)) {
     Shape ks = s.keep_shape, xs = x.shape();
-    Tensor idx = idx_keep;
+    // Saved (not merely captured): an in-place change of r.indices is then reported.
+    autograd::SavedTensor idx(idx_keep);
     autograd::record("max", {x}, {r.values}, [ks, xs, idx, d](const autograd::TensorList& g) {
-      return autograd::TensorList{scatter_to_index(g[0].reshape(ks), idx, xs, d)};
+      return autograd::TensorList{scatter_to_index(g[0].reshape(ks), idx.get(), xs, d)};
     });
   }
   return r;

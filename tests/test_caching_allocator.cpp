@@ -1,9 +1,8 @@
-// tests/test_caching_allocator.cpp: the CUDA caching allocator's logic, run on host memory:
+// tests/test_caching_allocator.cpp: the caching allocator's logic (CUDA and large CPU blocks):
 // size classes, reuse without new backend allocations, statistics, release, out of memory.
 #include "helpers.h"
 
 using namespace aft;
-using namespace aft::cuda;
 
 TEST_CASE("size classes") {
   CHECK(CachingAllocator::round_size(1) == 512);

@@ -1,7 +1,8 @@
-// cuda/caching_allocator.h: the caching allocator behind CUDA tensors.
+// core/caching_allocator.h: the caching allocator behind CUDA tensors and large CPU tensors.
 //
-// cudaMalloc and cudaFree are slow (cudaFree synchronises the device), and a training step
-// allocates and frees the same sizes every iteration. So freed blocks are kept in free lists,
+// cudaMalloc and cudaFree are slow (cudaFree synchronises the device), large host blocks come
+// from fresh mmap()s that page-fault on every first touch, and a training step allocates and
+// frees the same sizes every iteration. So freed blocks are kept in free lists,
 // one per size class, and handed out again: after the first step, a step allocates nothing
 // from the driver.
 //
@@ -30,9 +31,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace aft::cuda {
+namespace aft {
 
-struct DeviceMemoryStats {
+struct AllocatorStats {
   int64_t in_use = 0;        // bytes of live tensors (rounded to their class)
   int64_t peak_in_use = 0;   // high-water mark of in_use since the last reset
   int64_t reserved = 0;      // bytes obtained from the backend (in use + cached)
@@ -103,7 +104,7 @@ class CachingAllocator {
     release_cached_locked();
   }
 
-  DeviceMemoryStats stats() const {
+  AllocatorStats stats() const {
     std::lock_guard lock(mu_);
     return stats_;
   }
@@ -129,7 +130,7 @@ class CachingAllocator {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;  // size class -> cached blocks
   std::unordered_map<void*, size_t> live_;     // block -> its size class
-  DeviceMemoryStats stats_;
+  AllocatorStats stats_;
 };
 
-}  // namespace aft::cuda
+}  // namespace aft
