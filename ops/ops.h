@@ -131,6 +131,10 @@ Tensor aft_full(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
 // when causal, [T, window] with column j holding t' = t − (window − 1) + j.
 Tensor aft_local(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& w_band,
                  int64_t window, bool causal);
+// aft_band_bias: the band of a factorised bias w = u·vᵀ, in aft_local's layout, without
+// forming T×T: u, v [T, d'] -> [T, 2·window − 1] (causal: [T, window]) with
+// out[t, j] = u[t]·v[t + j − (window − 1)], and 0 where that key index is outside [0, T).
+Tensor aft_band_bias(const Tensor& u, const Tensor& v, int64_t window, bool causal);
 // aft_simple: w = 0.
 Tensor aft_simple(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
 // aft_conv: q, v [B, H, W, C] (channels last); k [B, H, W, heads] (one key per head, shared by

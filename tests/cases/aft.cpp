@@ -17,6 +17,10 @@ AFT_OP_CASES(aft) {
               .shapes = {{2, 6, 3}, {2, 6, 3}, {2, 6, 3}, {6, causal ? 2 : 3}},
               .fn = [causal](const In& x) { return aft_local(x[0], x[1], x[2], x[3], 2, causal); },
               .cuda = false});
+    add_case({.name = "aft_band_bias" + tag,
+              .shapes = {{7, 3}, {7, 3}},
+              .fn = [causal](const In& x) { return aft_band_bias(x[0], x[1], 3, causal); },
+              .cuda = false});
     add_case({.name = "aft_simple" + tag,
               .shapes = {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
               .fn = [causal](const In& x) { return aft_simple(x[0], x[1], x[2], causal); },
