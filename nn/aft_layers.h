@@ -21,11 +21,26 @@
 
 namespace aft::nn {
 
+// Incremental decoding state of one causal layer for a batch of B sequences, after `t`
+// positions. Keys and values of the positions still needed are kept in [B, max_len, D]
+// buffers; keys that no longer need their own weight (AFT-simple: all of them; AFT-local: those
+// older than the window, whose bias is 0) are folded into running sums scaled by e^{-m}:
+//   num = Σ e^{k - m}·v,  den = Σ e^{k - m},  m = the running maximum of k   (each [B, D])
+struct DecodeState {
+  int64_t t = 0;
+  Tensor keys, values;    // [B, max_len, D] (AFTFull, AFTLocal)
+  Tensor num, den, m;     // [B, D] running prefix sums (AFTLocal, AFTSimple)
+};
+
 // A layer that mixes information across positions: x [B, T, D] -> [B, T, D].
 class SequenceMixer : public Module {
  public:
   using Module::Module;
   virtual Tensor forward(const Tensor& x) const = 0;
+  // Causal layers: the output at the next position from that position's input x_t [B, D],
+  // reusing what `state` holds of the earlier positions instead of recomputing them. Equal (up
+  // to rounding) to forward() on the whole prefix, at its last position. Call under NoGradGuard.
+  virtual Tensor forward_step(const Tensor& x_t, DecodeState& state) const;
 };
 
 enum class BiasKind { Full, Factorized };
@@ -38,6 +53,7 @@ class AFTFull : public SequenceMixer {
  public:
   AFTFull(int64_t max_len, int64_t dim, bool causal, BiasConfig bias = {}, Generator* gen = nullptr);
   Tensor forward(const Tensor& x) const override;
+  Tensor forward_step(const Tensor& x_t, DecodeState& state) const override;
   Tensor position_bias(int64_t T) const;  // w [T, T]
   int64_t max_len, dim;
   bool causal;
@@ -51,6 +67,7 @@ class AFTLocal : public SequenceMixer {
   AFTLocal(int64_t max_len, int64_t dim, int64_t window, bool causal, BiasConfig bias = {},
            Generator* gen = nullptr);
   Tensor forward(const Tensor& x) const override;
+  Tensor forward_step(const Tensor& x_t, DecodeState& state) const override;
   Tensor position_band(int64_t T) const;  // [T, 2W−1] or causal [T, W]
   int64_t max_len, dim, window;
   bool causal;
@@ -63,6 +80,7 @@ class AFTSimple : public SequenceMixer {
  public:
   AFTSimple(int64_t dim, bool causal, Generator* gen = nullptr);
   Tensor forward(const Tensor& x) const override;
+  Tensor forward_step(const Tensor& x_t, DecodeState& state) const override;
   int64_t dim;
   bool causal;
   std::shared_ptr<Linear> qkv, proj;
@@ -98,6 +116,8 @@ class AFTBlock : public Module {
   AFTBlock(std::shared_ptr<SequenceMixer> mixer, int64_t dim, int64_t mlp_hidden, double dropout = 0.0,
            Generator* gen = nullptr);
   Tensor forward(const Tensor& x) const;
+  // One position, x_t [B, D] (causal mixers only; see SequenceMixer::forward_step).
+  Tensor forward_step(const Tensor& x_t, DecodeState& state) const;
   std::shared_ptr<LayerNorm> ln1, ln2;
   std::shared_ptr<SequenceMixer> mixer;
   std::shared_ptr<Dropout> drop;

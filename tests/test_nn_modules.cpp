@@ -210,3 +210,31 @@ TEST_CASE("AFT layers and the block have correct gradients (float64, small)") {
     check_gradcheck(f, conv.parameters());
   }
 }
+
+TEST_CASE("incremental decoding equals the full forward at every position") {
+  Generator g(5);
+  const int64_t B = 2, T = 9, D = 4;
+  autograd::NoGradGuard ng;
+  Tensor x = randn({B, T, D}, kFloat64, &g);
+  for (const char* variant : {"simple", "local", "full"}) {
+    for (BiasKind kind : {BiasKind::Full, BiasKind::Factorized}) {
+      CAPTURE(variant);
+      MixerConfig c{.variant = variant, .max_len = 12, .dim = D, .window = 3, .causal = true, .bias = {kind, 2}};
+      auto block = std::make_shared<AFTBlock>(make_mixer(c, &g), D, 8, 0.0, &g);
+      block->to(kFloat64);
+      block->eval();
+      // Large biases, so the window and the running sums weigh differently.
+      for (const NamedParam& p : block->named_parameters())
+        if (p.kind == ParamKind::PositionBias) init::normal_(p.tensor, 0.0, 2.0, &g);
+      Tensor full = block->forward(x);
+      DecodeState st;
+      for (int64_t t = 0; t < T; ++t) {
+        Tensor y = block->forward_step(x.select(1, t), st);
+        check_close(y, full.select(1, t), 1e-10, 1e-12, "step");
+      }
+    }
+  }
+  AFTSimple nc(D, false, &g);
+  DecodeState st;
+  check_error([&] { nc.forward_step(zeros({B, D}), st); }, "causal");
+}
