@@ -15,6 +15,11 @@
 // Backward: dx_rc = (softmax_rc - q_c) · g_r, with g_r = g / count (Mean), g (Sum), g[r] (None),
 // and softmax_rc = exp(x_rc - lse_r). Saved: the logits and lse per row (N numbers, not the
 // [N, C] softmax), and the targets.
+//
+// CUDA tensors run cuda/cross_entropy.cu (same formulas, a warp or block per row). There the
+// targets are checked by the kernel, which never reads a bad one and leaves the first bad row
+// in a device flag; the op reads that one number back (a synchronisation, 8 bytes) and raises
+// the same error as on the CPU. The count of rows not ignored stays on the device.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -26,6 +31,15 @@
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/cross_entropy.cu
+void cross_entropy_forward(const TensorDesc& x, const TensorDesc& target, const TensorDesc& lse,
+                           const TensorDesc& out, const TensorDesc& loss_acc, const TensorDesc& count,
+                           const TensorDesc& err, int64_t ignore_index, double label_smoothing, int mode);
+void cross_entropy_backward(const TensorDesc& x, const TensorDesc& target, const TensorDesc& lse,
+                            const TensorDesc& g, const TensorDesc& count, const TensorDesc& dx,
+                            int64_t ignore_index, double label_smoothing, int mode);
+}  // namespace cuda
 
 namespace {
 
@@ -102,36 +116,49 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   check_same_device("cross_entropy", logits, target);
   AFT_CHECK(label_smoothing >= 0 && label_smoothing <= 1,
             "cross_entropy: label_smoothing must be in [0, 1], got {}", label_smoothing);
-  if (logits.is_cuda()) no_cuda_kernel("cross_entropy");
   const int64_t N = logits.shape()[0], C = logits.shape()[1];
   Tensor tc = target.contiguous();
-  const int64_t* tp = tc.data<int64_t>();
-  int64_t count = 0;
-  for (int64_t r = 0; r < N; ++r) {
-    if (tp[r] == ignore_index) continue;
-    AFT_CHECK(tp[r] >= 0 && tp[r] < C, "cross_entropy: target {} of row {} is out of range [0, {}) (C = {})",
-              tp[r], r, C, C);
-    ++count;
-  }
   Tensor xc = logits.contiguous();
   Tensor lse = empty({N}, {logits.dtype(), logits.device()});
   Tensor out = reduction == Reduction::None ? empty({N}, {logits.dtype(), logits.device()})
                                             : empty(Shape{}, {logits.dtype(), logits.device()});
   const double e = label_smoothing;
-  dispatch_float(logits.dtype(), "cross_entropy", [&]<class T>() {
-    std::vector<Acc<T>> loss(static_cast<size_t>(N));
-    forward_kernel<T>(xc.data<T>(), tp, lse.data<T>(), loss.data(), N, C, ignore_index, e);
-    T* op = out.data<T>();
-    if (reduction == Reduction::None) {
-      for (int64_t r = 0; r < N; ++r) op[r] = static_cast<T>(loss[static_cast<size_t>(r)]);
-    } else {
-      Acc<T> total = 0;
-      for (Acc<T> v : loss) total += v;
-      if (reduction == Reduction::Mean)
-        total = count > 0 ? total / static_cast<Acc<T>>(count) : std::numeric_limits<Acc<T>>::quiet_NaN();
-      op[0] = static_cast<T>(total);
+  const auto bad_target = [&](int64_t t, int64_t r) {
+    AFT_ERROR("cross_entropy: target {} of row {} is out of range [0, {}) (C = {})", t, r, C, C);
+  };
+  int64_t count = 0;      // CPU: rows not ignored
+  Tensor count_dev;       // CUDA: the same number, on the device
+  if (logits.is_cuda()) {
+    // per-row losses in float64 before the sum, as on the CPU (unused with Reduction::None)
+    Tensor loss_acc = empty({N}, {kFloat64, logits.device()});
+    count_dev = zeros({1}, {kInt64, logits.device()});
+    Tensor err = full({1}, static_cast<double>(N), {kInt64, logits.device()});
+    AFT_CUDA_CALL(cuda::cross_entropy_forward(desc(xc), desc(tc), desc(lse), desc(out), desc(loss_acc), desc(count_dev),
+                                              desc(err), ignore_index, e, static_cast<int>(reduction)));
+    const int64_t bad_row = err.cpu().data<int64_t>()[0];
+    if (bad_row < N) bad_target(tc.narrow(0, bad_row, 1).cpu().data<int64_t>()[0], bad_row);
+  } else {
+    const int64_t* tp = tc.data<int64_t>();
+    for (int64_t r = 0; r < N; ++r) {
+      if (tp[r] == ignore_index) continue;
+      if (tp[r] < 0 || tp[r] >= C) bad_target(tp[r], r);
+      ++count;
     }
-  });
+    dispatch_float(logits.dtype(), "cross_entropy", [&]<class T>() {
+      std::vector<Acc<T>> loss(static_cast<size_t>(N));
+      forward_kernel<T>(xc.data<T>(), tp, lse.data<T>(), loss.data(), N, C, ignore_index, e);
+      T* op = out.data<T>();
+      if (reduction == Reduction::None) {
+        for (int64_t r = 0; r < N; ++r) op[r] = static_cast<T>(loss[static_cast<size_t>(r)]);
+      } else {
+        Acc<T> total = 0;
+        for (Acc<T> v : loss) total += v;
+        if (reduction == Reduction::Mean)
+          total = count > 0 ? total / static_cast<Acc<T>>(count) : std::numeric_limits<Acc<T>>::quiet_NaN();
+        op[0] = static_cast<T>(total);
+      }
+    });
+  }
   if (!autograd::needs_grad(logits)) return out;
   SavedTensor sx(xc), st(tc);
   Tensor saved_lse = lse;  // made here, never tracked
@@ -139,6 +166,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     const Tensor& x = sx.get();
     Tensor dx = empty(x.shape(), {x.dtype(), x.device()});
     Tensor gc = g[0].contiguous();
+    if (x.is_cuda()) {
+      AFT_CUDA_CALL(cuda::cross_entropy_backward(desc(x), desc(st.get()), desc(saved_lse), desc(gc),
+                                                 desc(count_dev), desc(dx),
+                                                 ignore_index, e, static_cast<int>(reduction)));
+      return TensorList{dx};
+    }
     dispatch_float(x.dtype(), "cross_entropy", [&]<class T>() {
       const T* g_rows = reduction == Reduction::None ? gc.data<T>() : nullptr;
       T g_scalar = 0;

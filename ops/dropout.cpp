@@ -11,6 +11,8 @@
 //
 // Backward: dx_i = keep_i · g_i / (1 - p). Nothing is saved: the mask is regenerated from
 // (seed, c0), which costs one Philox call per 4 elements and no memory.
+// CUDA tensors run cuda/nn_elementwise.cu's dropout_kernel, the same formula element for
+// element, so a generator state gives the same mask on both devices.
 #include <algorithm>
 #include <cmath>
 
@@ -21,6 +23,10 @@
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/nn_elementwise.cu
+void dropout_apply(const TensorDesc& x, const TensorDesc& y, uint64_t seed, uint64_t c0, double p);
+}  // namespace cuda
 
 namespace {
 
@@ -44,6 +50,10 @@ void dropout_kernel(const T* x, T* y, int64_t n, uint64_t seed, uint64_t c0, flo
 Tensor apply_mask(const Tensor& x, uint64_t seed, uint64_t c0, double p) {
   Tensor xc = x.contiguous();
   Tensor y = empty(x.shape(), {x.dtype(), x.device()});
+  if (x.is_cuda()) {
+    AFT_CUDA_CALL(cuda::dropout_apply(desc(xc), desc(y), seed, c0, p));
+    return y;
+  }
   dispatch_float(x.dtype(), "dropout", [&]<class T>() {
     dropout_kernel<T>(xc.data<T>(), y.data<T>(), xc.numel(), seed, c0, static_cast<float>(p),
                       static_cast<T>(1.0 / (1.0 - p)));
@@ -58,7 +68,6 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   AFT_CHECK(p >= 0 && p <= 1, "dropout: p must be in [0, 1], got {}", p);
   if (!training || p == 0) return x;
   if (p == 1) return mul(x, 0.0);
-  if (x.is_cuda()) no_cuda_kernel("dropout");
   Generator& g = gen ? *gen : default_generator();
   const uint64_t seed = g.seed();
   const uint64_t c0 = g.reserve(static_cast<uint64_t>((x.numel() + 3) / 4));

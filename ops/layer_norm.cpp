@@ -13,6 +13,8 @@
 //   dw_j = sum_r g_rj · xhat_rj,  db_j = sum_r g_rj                         column-parallel:
 // each column is summed by one thread over the rows in order, so dw and db do not depend on the
 // thread count. Sums of float32 accumulate in float64.
+// CUDA tensors run cuda/layer_norm.cu (same formulas: a warp or block per row with Welford
+// statistics; dw/db as per-block partial column sums and a second kernel, no atomics).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -23,6 +25,15 @@
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/layer_norm.cu
+int64_t layer_norm_grad_parts(int64_t R);
+void layer_norm_forward(const TensorDesc& x, const TensorDesc& w, const TensorDesc& b, const TensorDesc& y,
+                        const TensorDesc& mean, const TensorDesc& rstd, double eps);
+void layer_norm_backward(const TensorDesc& x, const TensorDesc& w, const TensorDesc& mean, const TensorDesc& rstd,
+                         const TensorDesc& g, const TensorDesc& dx, const TensorDesc& dw, const TensorDesc& db,
+                         const TensorDesc& work);
+}  // namespace cuda
 
 namespace {
 
@@ -124,6 +135,11 @@ T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// The descriptor of t, or an empty one (data == nullptr) for an undefined tensor.
+[[maybe_unused]] cuda::TensorDesc desc_or_null(const Tensor& t) {
+  return t.defined() ? desc(t) : cuda::TensorDesc{};
+}
+
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
@@ -132,17 +148,21 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   check_affine(x, weight, "weight");
   check_affine(x, bias, "bias");
   AFT_CHECK(eps >= 0 && std::isfinite(eps), "layer_norm: eps must be finite and non-negative, got {}", eps);
-  if (x.is_cuda()) no_cuda_kernel("layer_norm");
   const int64_t D = x.shape().back(), R = D == 0 ? 0 : x.numel() / D;
   Tensor xc = x.contiguous();
   Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = empty(x.shape(), {x.dtype(), x.device()});
   Tensor mean = empty({R}, {x.dtype(), x.device()}), rstd = empty({R}, {x.dtype(), x.device()});
-  dispatch_float(x.dtype(), "layer_norm", [&]<class T>() {
-    forward_kernel<T>(xc.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), y.data<T>(), mean.data<T>(),
-                      rstd.data<T>(), R, D, eps);
-  });
+  if (x.is_cuda()) {
+    AFT_CUDA_CALL(cuda::layer_norm_forward(desc(xc), desc_or_null(wc), desc_or_null(bc), desc(y), desc(mean),
+                                           desc(rstd), eps));
+  } else {
+    dispatch_float(x.dtype(), "layer_norm", [&]<class T>() {
+      forward_kernel<T>(xc.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), y.data<T>(), mean.data<T>(),
+                        rstd.data<T>(), R, D, eps);
+    });
+  }
   if (!autograd::needs_grad(x, weight, bias)) return y;
   const bool nx = autograd::needs_grad(x), nw = autograd::needs_grad(weight), nb = autograd::needs_grad(bias);
   // x, mean and rstd give xhat (for dx and dw); w only enters dx.
@@ -155,6 +175,16 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     Tensor dx = nx ? empty(xs, {gc.dtype(), gc.device()}) : Tensor();
     Tensor dw = nw ? empty({D}, {gc.dtype(), gc.device()}) : Tensor();
     Tensor db = nb ? empty({D}, {gc.dtype(), gc.device()}) : Tensor();
+    if (gc.is_cuda()) {
+      AFT_CUDA_CALL([&] {
+        // float64 partial column sums of dw and db (cuda/layer_norm.cu)
+        Tensor work = (nw || nb) ? empty({2, cuda::layer_norm_grad_parts(R), D}, {kFloat64, gc.device()}) : Tensor();
+        cuda::layer_norm_backward(desc_or_null(sx.defined() ? sx.get() : Tensor()),
+                                  desc_or_null(sw.defined() ? sw.get() : Tensor()), desc_or_null(m), desc_or_null(rs),
+                                  desc(gc), desc_or_null(dx), desc_or_null(dw), desc_or_null(db), desc_or_null(work));
+      }());
+      return TensorList{dx, dw, db};
+    }
     dispatch_float(gc.dtype(), "layer_norm", [&]<class T>() {
       const T* xp = sx.defined() ? sx.get().data<T>() : nullptr;
       const T* mp = ptr_or_null<T>(m);

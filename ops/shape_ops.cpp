@@ -16,6 +16,12 @@
 // Determinism of the scatter-add: threads split the (o, i) positions, never k, so every dx
 // element is summed by one thread, over k in increasing order: the same bits for any thread
 // count. For embedding (O = 1, I = D) this parallelises over the D columns.
+//
+// CUDA tensors: cat copies with the strided copy kernel (cuda/elementwise.cu); split and the
+// backward of cat are views; the indexed reads and their scatter-add run cuda/indexing.cu (the
+// same lane-per-(o, i) scheme, so the same bits). Index values of a CUDA index are checked by
+// a kernel that records the first bad position; the op reads that one number back (a
+// synchronisation, 8 bytes) and raises the CPU's error.
 #include <fmt/ranges.h>
 
 #include <algorithm>
@@ -27,6 +33,15 @@
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {
+void copy(const TensorDesc& dst, const TensorDesc& src);  // cuda/elementwise.cu
+// cuda/indexing.cu
+void index_check(const TensorDesc& index, int64_t n, const TensorDesc& err);
+void index_read(const TensorDesc& x, int dim, const TensorDesc& index, bool full_index, const TensorDesc& out);
+void index_scatter_add(const TensorDesc& g, int dim, const TensorDesc& index, bool full_index,
+                       const TensorDesc& dx);
+}  // namespace cuda
 
 namespace {
 
@@ -42,6 +57,10 @@ void check_dense_dtype(const char* op, const Tensor& t) {
 
 // dst = src elementwise (same shape, same dtype, any strides); multithreaded.
 void copy_into(const Tensor& dst, const Tensor& src, const char* op) {
+  if (dst.is_cuda()) {
+    AFT_CUDA_CALL(cuda::copy(desc(dst), desc(src)));
+    return;
+  }
   dispatch_all(dst.dtype(), op, [&]<class T>() { cpu_map<T, T>(dst, [](T v) { return v; }, src); });
 }
 
@@ -148,14 +167,25 @@ void check_index_tensor(const char* op, const Tensor& x, const Tensor& index) {
   AFT_CHECK(index.dtype() == kInt64, "{}: index must be int64, got {} of shape {}", op, index.dtype(),
             index.shape());
   check_same_device(op, x, index);
-  if (x.is_cuda()) no_cuda_kernel(op);
 }
 
 // Every index value in [0, n); scanned in order so the first bad value is the one reported.
 // `where` names what is indexed, e.g. "dim 0 of shape [5, 3]".
 void check_index_range(const char* op, const Tensor& index_contig, int64_t n, const std::string& where) {
+  const int64_t count = index_contig.numel();
+  if (index_contig.is_cuda()) {
+    if (count == 0) return;
+    Tensor err = full({1}, static_cast<double>(count), {kInt64, index_contig.device()});
+    AFT_CUDA_CALL(cuda::index_check(desc(index_contig), n, desc(err)));
+    const int64_t bad = err.cpu().data<int64_t>()[0];
+    if (bad < count) {
+      const int64_t v = index_contig.reshape({count}).narrow(0, bad, 1).cpu().data<int64_t>()[0];
+      AFT_ERROR("{}: index {} is out of range [0, {}) for {}", op, v, n, where);
+    }
+    return;
+  }
   const int64_t* p = index_contig.data<int64_t>();
-  for (int64_t j = 0; j < index_contig.numel(); ++j)
+  for (int64_t j = 0; j < count; ++j)
     AFT_CHECK(p[j] >= 0 && p[j] < n, "{}: index {} is out of range [0, {}) for {}", op, p[j], n, where);
 }
 
@@ -165,16 +195,24 @@ void check_index_range(const char* op, const Tensor& index_contig, int64_t n, co
 Tensor indexed_read(const char* op, const Tensor& x, int dim, const Tensor& index, const Shape& out_shape,
                     bool full_index) {
   Tensor out = empty(out_shape, {x.dtype(), x.device()});
-  IndexGeometry gx = make_geometry(out_shape, x.strides(), dim, full_index);
-  dispatch_all(x.dtype(), op, [&]<class T>() {
-    gather_kernel<T>(gx, static_cast<const T*>(x.raw_data()), index.data<int64_t>(), out.data<T>());
-  });
+  if (x.is_cuda()) {
+    AFT_CUDA_CALL(cuda::index_read(desc(x), dim, desc(index), full_index, desc(out)));
+  } else {
+    IndexGeometry gx = make_geometry(out_shape, x.strides(), dim, full_index);
+    dispatch_all(x.dtype(), op, [&]<class T>() {
+      gather_kernel<T>(gx, static_cast<const T*>(x.raw_data()), index.data<int64_t>(), out.data<T>());
+    });
+  }
   if (!autograd::needs_grad(x)) return out;
   Shape xs = x.shape();
   SavedTensor saved_idx(index);  // int64, never tracked; a later in-place change is reported
   autograd::record(op, {x}, {out}, [=](const TensorList& g) {
     Tensor dx = zeros(xs, {g[0].dtype(), g[0].device()});
     Tensor gc = g[0].contiguous();
+    if (dx.is_cuda()) {
+      AFT_CUDA_CALL(cuda::index_scatter_add(desc(gc), dim, desc(saved_idx.get()), full_index, desc(dx)));
+      return TensorList{dx};
+    }
     IndexGeometry gd = make_geometry(out_shape, dx.strides(), dim, full_index);
     dispatch_float(dx.dtype(), op, [&]<class T>() {
       scatter_add_kernel<T>(gd, gc.data<T>(), saved_idx.get().data<int64_t>(), dx.data<T>());
@@ -210,7 +248,6 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     out_shape[d] += t.shape()[d];
   }
   Tensor out = empty(out_shape, {t0.dtype(), t0.device()});
-  if (out.is_cuda()) no_cuda_kernel("cat");
   std::vector<int64_t> offs;
   int64_t off = 0;
   for (const Tensor& t : tensors) {

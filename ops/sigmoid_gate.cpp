@@ -6,6 +6,8 @@
 // Backward: dq = g · x · s · (1 - s),  dx = g · s   (s recomputed from q; both in one pass when
 //           both are needed), then summed back over broadcast dims with sum_to.
 // Saved: q (both gradients need s) and x only when dq is needed.
+// CUDA tensors run cuda/nn_elementwise.cu (the same formulas, one thread per element, any
+// strides and broadcasting); sum_to then reduces on the device.
 #include "autograd/tape.h"
 #include "ops/cpu_loops.h"
 #include "ops/elementwise_math.h"
@@ -14,10 +16,21 @@
 
 namespace aft {
 
+namespace cuda {  // cuda/nn_elementwise.cu
+void sigmoid_gate_forward(const TensorDesc& q, const TensorDesc& x, const TensorDesc& y);
+void sigmoid_gate_backward(const TensorDesc& g, const TensorDesc& q, const TensorDesc& x, const TensorDesc& dq,
+                           const TensorDesc& dx);
+}  // namespace cuda
+
 namespace {
 
 using autograd::SavedTensor;
 using autograd::TensorList;
+
+// The descriptor of t, or an empty one (data == nullptr) for an absent operand.
+[[maybe_unused]] cuda::TensorDesc desc_or_null(const Tensor& t) {
+  return t.defined() ? desc(t) : cuda::TensorDesc{};
+}
 
 // dq_full, dx_full (either undefined when not needed) of the broadcast shape of g.
 template <class T>
@@ -52,11 +65,14 @@ void backward_kernel(const Tensor& g, const Tensor& q, const Tensor& x, const Te
 Tensor sigmoid_gate(const Tensor& q, const Tensor& x) {
   check_float_pair("sigmoid_gate", q, x);
   Shape shape = broadcast_shapes(q.shape(), x.shape(), "sigmoid_gate");
-  if (q.is_cuda()) no_cuda_kernel("sigmoid_gate");
   Tensor y = empty(shape, {q.dtype(), q.device()});
-  dispatch_float(q.dtype(), "sigmoid_gate", [&]<class T>() {
-    cpu_map<T, T, T>(y, [](T qv, T xv) { return emath::sigmoid(qv) * xv; }, q, x);
-  });
+  if (q.is_cuda()) {
+    AFT_CUDA_CALL(cuda::sigmoid_gate_forward(desc(q), desc(x), desc(y)));
+  } else {
+    dispatch_float(q.dtype(), "sigmoid_gate", [&]<class T>() {
+      cpu_map<T, T, T>(y, [](T qv, T xv) { return emath::sigmoid(qv) * xv; }, q, x);
+    });
+  }
   if (!autograd::needs_grad(q, x)) return y;
   const bool nq = autograd::needs_grad(q), nx = autograd::needs_grad(x);
   SavedTensor sq(q);
@@ -66,9 +82,14 @@ Tensor sigmoid_gate(const Tensor& q, const Tensor& x) {
     const Tensor& gv = g[0];
     Tensor dq = nq ? empty(gv.shape(), {gv.dtype(), gv.device()}) : Tensor();
     Tensor dx = nx ? empty(gv.shape(), {gv.dtype(), gv.device()}) : Tensor();
-    dispatch_float(gv.dtype(), "sigmoid_gate", [&]<class T>() {
-      backward_kernel<T>(gv, sq.get(), nq ? sx.get() : Tensor(), dq, dx);
-    });
+    if (gv.is_cuda()) {
+      AFT_CUDA_CALL(cuda::sigmoid_gate_backward(desc(gv), desc(sq.get()), desc_or_null(nq ? sx.get() : Tensor()),
+                                                desc_or_null(dq), desc_or_null(dx)));
+    } else {
+      dispatch_float(gv.dtype(), "sigmoid_gate", [&]<class T>() {
+        backward_kernel<T>(gv, sq.get(), nq ? sx.get() : Tensor(), dq, dx);
+      });
+    }
     return TensorList{nq ? sum_to(dq, qs) : Tensor(), nx ? sum_to(dx, xs) : Tensor()};
   });
   return y;

@@ -16,6 +16,8 @@
 //   softmax:     dx_k = y_k · (g_k - sum_j g_j · y_j)
 //   log_softmax: dx_k = g_k - exp(y_k) · sum_j g_j
 // Sums of float32 accumulate in float64.
+// CUDA tensors run cuda/softmax.cu (same formulas; a warp or block per row for the last dim),
+// forward and backward.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -26,6 +28,11 @@
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/softmax.cu
+void softmax_forward(const TensorDesc& x, const TensorDesc& y, int dim, bool log);
+void softmax_backward(const TensorDesc& y, const TensorDesc& g, const TensorDesc& dx, int dim, bool log);
+}  // namespace cuda
 
 namespace {
 
@@ -122,18 +129,25 @@ void backward_kernel(bool log, const Lanes& L, const T* y, const T* g, T* dx) {
 
 Tensor softmax_op(const char* op, bool log, const Tensor& x, int64_t dim) {
   check_float(op, x);
-  if (x.is_cuda()) no_cuda_kernel(op);
   const int d = wrap_dim(dim, x.ndim(), op);
   const Lanes L = lanes_of(x.shape(), d);
   Tensor xc = x.contiguous();
   Tensor y = empty(x.shape(), {x.dtype(), x.device()});
-  dispatch_float(x.dtype(), op, [&]<class T>() { forward_kernel<T>(log, L, xc.data<T>(), y.data<T>()); });
+  if (x.is_cuda()) {
+    AFT_CUDA_CALL(cuda::softmax_forward(desc(xc), desc(y), d, log));
+  } else {
+    dispatch_float(x.dtype(), op, [&]<class T>() { forward_kernel<T>(log, L, xc.data<T>(), y.data<T>()); });
+  }
   if (!autograd::needs_grad(x)) return y;
   SavedTensor saved_y(y);
-  autograd::record(op, {x}, {y}, [saved_y, L, log, op](const TensorList& g) {
+  autograd::record(op, {x}, {y}, [saved_y, L, d, log, op](const TensorList& g) {
     const Tensor& yv = saved_y.get();
     Tensor gc = g[0].contiguous();
     Tensor dx = empty(yv.shape(), {yv.dtype(), yv.device()});
+    if (yv.is_cuda()) {
+      AFT_CUDA_CALL(cuda::softmax_backward(desc(yv), desc(gc), desc(dx), d, log));
+      return TensorList{dx};
+    }
     dispatch_float(yv.dtype(), op, [&]<class T>() {
       backward_kernel<T>(log, L, yv.data<T>(), gc.data<T>(), dx.data<T>());
     });
