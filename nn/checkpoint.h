@@ -25,13 +25,16 @@ namespace aft::nn {
 
 using Metadata = std::map<std::string, std::string>;
 
-// Writes tensors (any device; copied to the host) atomically.
+// Writes tensors (float32, float64, int64, bool; any device, copied to the host; views written
+// densely) atomically.
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata = {});
 
 struct SafetensorsFile {
-  StateDict tensors;  // in file order, on the CPU
+  StateDict tensors;  // in the header's order (the order they were saved in), on the CPU
   Metadata metadata;
 };
+// F32, F64, I64 and BOOL load as they are; F16 and BF16 load converted to float32 (exactly);
+// any other dtype is an error.
 SafetensorsFile load_safetensors(const std::string& path);
 
 struct TrainingState {
