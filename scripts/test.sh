@@ -49,8 +49,8 @@ if [ "$emulate" = 1 ]; then
   build_and_test build-emu -DCMAKE_BUILD_TYPE=Release -DAFT_CUDA=EMULATE
 fi
 if [ "$sanitize" = 1 ]; then
-  # Benchmarks and examples are left out: the sanitizers check the library and the tests.
+  # Benchmarks are left out: the sanitizers check the library, the examples' code and the tests.
   build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DAFT_SANITIZE=ON -DAFT_CUDA=EMULATE \
-    -DAFT_BUILD_BENCH=OFF -DAFT_BUILD_EXAMPLES=OFF
+    -DAFT_BUILD_BENCH=OFF
 fi
 echo "all tests passed"

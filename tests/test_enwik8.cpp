@@ -1,0 +1,244 @@
+// tests/test_enwik8.cpp: the character LM's code (examples/enwik8): the corpus reader on good and
+// broken files (raw, gzip, zip, the Enwik8 size rule), bits per character of a known
+// distribution, sampling, and that training lowers the loss.
+#include <zlib.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "../examples/common/files.h"
+#include "../examples/enwik8/bpc.h"
+#include "../examples/enwik8/corpus.h"
+#include "helpers.h"
+#include "nn/optim.h"
+
+using namespace aft;
+using namespace aft::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch() {
+  fs::path d = fs::temp_directory_path() / ("aft_test_enwik8_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
+  std::FILE* f = std::fopen(p.c_str(), "wb");
+  REQUIRE(f);
+  if (!b.empty()) REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
+  std::fclose(f);
+}
+
+void write_gzip(const fs::path& p, const std::vector<uint8_t>& b) {
+  gzFile g = gzopen(p.c_str(), "wb1");
+  REQUIRE(g);
+  size_t done = 0;
+  while (done < b.size()) {
+    unsigned n = static_cast<unsigned>(std::min<size_t>(b.size() - done, 1u << 30));
+    REQUIRE(gzwrite(g, b.data() + done, n) == static_cast<int>(n));
+    done += n;
+  }
+  gzclose(g);
+}
+
+void put16(std::vector<uint8_t>& o, uint32_t v) { o.push_back(v & 255); o.push_back((v >> 8) & 255); }
+void put32(std::vector<uint8_t>& o, uint32_t v) { put16(o, v & 0xFFFF); put16(o, v >> 16); }
+
+// A one-member zip (deflate), as `zip` writes it: local header, data, central directory, end.
+std::vector<uint8_t> make_zip(const std::string& name, const std::vector<uint8_t>& data, bool corrupt_crc = false) {
+  std::vector<uint8_t> comp(compressBound(data.size()) + 16);
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  z.next_in = const_cast<uint8_t*>(data.data());
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = comp.data();
+  z.avail_out = static_cast<uInt>(comp.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  comp.resize(z.total_out);
+  deflateEnd(&z);
+  uint32_t crc = static_cast<uint32_t>(crc32(0L, data.data(), static_cast<uInt>(data.size()))) ^ (corrupt_crc ? 1u : 0u);
+  std::vector<uint8_t> o;
+  put32(o, 0x04034b50); put16(o, 20); put16(o, 0); put16(o, 8); put16(o, 0); put16(o, 0);
+  put32(o, crc); put32(o, static_cast<uint32_t>(comp.size())); put32(o, static_cast<uint32_t>(data.size()));
+  put16(o, static_cast<uint32_t>(name.size())); put16(o, 0);
+  o.insert(o.end(), name.begin(), name.end());
+  o.insert(o.end(), comp.begin(), comp.end());
+  uint32_t cd = static_cast<uint32_t>(o.size());
+  put32(o, 0x02014b50); put16(o, 20); put16(o, 20); put16(o, 0); put16(o, 8); put16(o, 0); put16(o, 0);
+  put32(o, crc); put32(o, static_cast<uint32_t>(comp.size())); put32(o, static_cast<uint32_t>(data.size()));
+  put16(o, static_cast<uint32_t>(name.size())); put16(o, 0); put16(o, 0); put16(o, 0); put16(o, 0);
+  put32(o, 0); put32(o, 0);
+  o.insert(o.end(), name.begin(), name.end());
+  uint32_t cd_size = static_cast<uint32_t>(o.size()) - cd;
+  put32(o, 0x06054b50); put16(o, 0); put16(o, 0); put16(o, 1); put16(o, 1);
+  put32(o, cd_size); put32(o, cd); put16(o, 0);
+  return o;
+}
+
+std::vector<uint8_t> text_bytes(size_t n) {
+  std::vector<uint8_t> b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>("the quick brown fox jumps. "[i % 27]);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("the corpus reader: raw, gzip and zip give the same bytes and the 90/5/5 split") {
+  fs::path d = scratch();
+  std::vector<uint8_t> data = text_bytes(10007);
+  write_bytes(d / "c.txt", data);
+  write_gzip(d / "c.txt.gz", data);
+  write_bytes(d / "c.zip", make_zip("c.txt", data));
+  for (const char* name : {"c.txt", "c.txt.gz", "c.zip"}) {
+    CAPTURE(name);
+    enwik8::Corpus c = enwik8::load_corpus((d / name).string(), "auto");
+    CHECK(c.bytes == data);
+    CHECK(c.train_end == 9006);  // 10007 * 90 / 100
+    CHECK(c.valid_end == 9506);
+    CHECK(c.split("train").size() + c.split("valid").size() + c.split("test").size() == data.size());
+    CHECK(c.description.find("train 9006, valid 500, test 501") != std::string::npos);
+  }
+  fs::remove_all(d);
+}
+
+TEST_CASE("the corpus reader reports broken and wrong files") {
+  fs::path d = scratch();
+  std::vector<uint8_t> data = text_bytes(5000);
+  check_error([&] { enwik8::load_corpus((d / "missing").string()); }, "cannot open");
+  // Not Enwik8: the size is wrong, and the message says so and what to do.
+  write_bytes(d / "enwik8", data);
+  check_error([&] { enwik8::load_corpus((d / "enwik8").string(), "enwik8"); }, "this is not Enwik8: it holds 5000 bytes");
+  check_error([&] { enwik8::load_corpus((d / "enwik8").string(), "enwik9"); }, "--dataset must be");
+  // A truncated gzip.
+  write_gzip(d / "t.gz", data);
+  std::vector<uint8_t> gz = files::read_file_bytes((d / "t.gz").string());
+  gz.resize(gz.size() / 2);
+  write_bytes(d / "t.gz", gz);
+  check_error([&] { enwik8::load_corpus((d / "t.gz").string()); }, "corrupt or truncated gzip");
+  // A zip with a wrong CRC, and a truncated zip.
+  write_bytes(d / "bad.zip", make_zip("x", data, /*corrupt_crc=*/true));
+  check_error([&] { enwik8::load_corpus((d / "bad.zip").string()); }, "CRC-32 mismatch");
+  std::vector<uint8_t> z = make_zip("x", data);
+  std::vector<uint8_t> cut(z.begin(), z.begin() + static_cast<long>(z.size() / 2));
+  write_bytes(d / "cut.zip", cut);
+  check_error([&] { enwik8::load_corpus((d / "cut.zip").string()); }, "zip");
+  // Too small to split.
+  write_bytes(d / "tiny", text_bytes(10));
+  check_error([&] { enwik8::load_corpus((d / "tiny").string()); }, "too small");
+  fs::remove_all(d);
+}
+
+TEST_CASE("an Enwik8-shaped file (100,000,000 bytes, zipped) gets the standard split") {
+  fs::path d = scratch();
+  std::vector<uint8_t> data(static_cast<size_t>(enwik8::kEnwik8Bytes), 'a');
+  for (size_t i = 0; i < data.size(); i += 4099) data[i] = 'b';
+  write_bytes(d / "enwik8.zip", make_zip("enwik8", data));
+  data = {};
+  enwik8::Corpus c = enwik8::load_corpus((d / "enwik8.zip").string(), "enwik8");
+  CHECK(c.bytes.size() == 100000000u);
+  CHECK(c.train_end == 90000000);
+  CHECK(c.valid_end == 95000000);
+  CHECK(c.description.find("Enwik8") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("the embedded corpus is there") {
+  enwik8::Corpus c = enwik8::embedded_corpus();
+  CHECK(c.bytes.size() > 100000);
+  std::string head(c.bytes.begin(), c.bytes.begin() + 200);
+  CHECK(head.find("aft") != std::string::npos);
+}
+
+TEST_CASE("bits per character of a known distribution, every byte scored once") {
+  // A "model" whose prediction ignores the input: p(byte) = softmax(l) with fixed logits l.
+  std::vector<double> l(256);
+  for (int i = 0; i < 256; ++i) l[i] = 0.01 * i - (i % 7 == 0 ? 3.0 : 0.0);
+  double mx = *std::max_element(l.begin(), l.end()), z = 0;
+  for (double v : l) z += std::exp(v - mx);
+  Tensor lt = from_vector<double>(l, {256});
+  auto forward = [&](const Tensor& x) {
+    return lt.reshape({1, 1, 256}).expand({x.size(0), x.size(1), 256}).contiguous();
+  };
+  std::vector<uint8_t> bytes = text_bytes(1000);
+  for (size_t i = 0; i < bytes.size(); i += 13) bytes[i] = static_cast<uint8_t>(i % 256);
+  double want = 0;
+  for (size_t i = 1; i < bytes.size(); ++i) want += -(l[bytes[i]] - mx - std::log(z)) / std::log(2.0);
+  want /= static_cast<double>(bytes.size() - 1);
+  for (int64_t stride : {1, 7, 32, 64}) {
+    for (int64_t ctx : {64, 2000}) {
+      CAPTURE(stride);
+      CAPTURE(ctx);
+      enwik8::BpcResult r = enwik8::bits_per_char(forward, ctx, bytes, kCPU, {.stride = stride, .batch = 3});
+      CHECK(r.count == 999);
+      CHECK(r.bpc == doctest::Approx(want).epsilon(1e-12));
+    }
+  }
+  // Uniform logits: exactly 8 bits per byte.
+  auto uniform = [](const Tensor& x) { return zeros({x.size(0), x.size(1), 256}, kFloat64); };
+  CHECK(enwik8::bits_per_char(uniform, 16, bytes, kCPU, {}).bpc == doctest::Approx(8.0).epsilon(1e-12));
+}
+
+TEST_CASE("sampling: temperature and top-k shape the distribution") {
+  Generator g(3);
+  std::vector<double> l(256, 0.0);
+  l[65] = 5.0;
+  l[66] = 4.0;
+  int hits65 = 0;
+  for (int i = 0; i < 400; ++i) {
+    int b = enwik8::sample_logits(l, 1.0, 2, g);
+    CHECK((b == 65 || b == 66));  // top-2 only
+    hits65 += b == 65;
+  }
+  CHECK(hits65 > 250);  // p(65) = e / (1 + e) = 0.73
+  // A low temperature is nearly greedy.
+  for (int i = 0; i < 50; ++i) CHECK(enwik8::sample_logits(l, 0.01, 0, g) == 65);
+}
+
+TEST_CASE("training lowers the loss; sampling matches the full forward") {
+  Generator g(4);
+  nn::AFTLMConfig c;
+  c.context = 16;
+  c.dim = 16;
+  c.layers = 1;
+  c.mlp_hidden = 32;
+  c.mixer.variant = "local";
+  c.mixer.window = 4;
+  c.mixer.bias = {nn::BiasKind::Factorized, 4};
+  nn::AFTLM model(c, &g);
+  nn::AdamW opt(nn::single_group(model), {.lr = 1e-2, .weight_decay = 0.0});
+  std::vector<uint8_t> data = text_bytes(2000);
+  auto batch_loss = [&]() {
+    Tensor starts = randint(0, 2000 - 17, {8}, kInt64, &g);
+    std::vector<int64_t> x, y;
+    for (int64_t s : starts.to_vector<int64_t>())
+      for (int64_t t = 0; t < 16; ++t) {
+        x.push_back(data[s + t]);
+        y.push_back(data[s + t + 1]);
+      }
+    return cross_entropy(model.forward(from_vector<int64_t>(x, {8, 16})).reshape({128, 256}), from_vector<int64_t>(y, {128}));
+  };
+  double first = batch_loss().item();
+  for (int i = 0; i < 60; ++i) {
+    Tensor loss = batch_loss();
+    loss.backward();
+    opt.step();
+    opt.zero_grad();
+  }
+  double last = batch_loss().item();
+  MESSAGE("loss ", first, " -> ", last);
+  CHECK(first > 5.0);
+  CHECK(last < 2.5);
+  // The sampler's next-byte distribution (running sums) equals the full forward's.
+  model.eval();
+  autograd::NoGradGuard ng;
+  std::vector<int64_t> prompt(data.begin(), data.begin() + 12);
+  Tensor full = model.forward(from_vector<int64_t>(prompt, {1, 12}));
+  nn::AFTLM::Decoder dec;
+  for (int64_t t = 0; t < 12; ++t) {
+    Tensor step = model.forward_step(from_vector<int64_t>({prompt[t]}, {1}), dec);
+    check_close(softmax(step, -1), softmax(full.select(1, t), -1), 1e-5, 1e-6, "next-byte distribution");
+  }
+}
