@@ -5,36 +5,24 @@
 // compute the same thing. Every kernel is one thread per output element with a grid-stride
 // loop (256 threads a block); operands may be broadcast and strided (cuda/offsets.h), with a
 // dense fast path that indexes directly.
-#include "cuda/desc.h"
-#include "cuda/launch.h"
+#include "cuda/kernel_common.h"
 #include "cuda/offsets.h"
 #include "ops/elementwise_math.h"
 
 namespace aft::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned grid_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 ? b : 65535);
-}
-
-#define AFT_GRID_STRIDE(i, n)                                                               \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
 // out[i] = value (out dense)
 template <class T>
 __global__ void fill_kernel(T* out, int64_t n, T value) {
-  AFT_GRID_STRIDE(i, n) out[i] = value;
+  AFT_KERNEL_LOOP(i, n) out[i] = value;
 }
 
 // y = f(x)
 template <class T>
 __global__ void unary_kernel(UnaryOp op, const T* x, T* y, int64_t n, T p, bool dense,
                              OffsetCalc<2> oc) {
-  AFT_GRID_STRIDE(i, n) {
+  AFT_KERNEL_LOOP(i, n) {
     int64_t off[2] = {i, i};
     if (!dense) oc.get(i, off);
     y[off[0]] = emath::unary_forward<T>(op, x[off[1]], p);
@@ -45,7 +33,7 @@ __global__ void unary_kernel(UnaryOp op, const T* x, T* y, int64_t n, T p, bool 
 template <class T>
 __global__ void unary_backward_kernel(UnaryOp op, const T* g, const T* s, T* dx, int64_t n,
                                       bool from_y, T p, bool dense, OffsetCalc<3> oc) {
-  AFT_GRID_STRIDE(i, n) {
+  AFT_KERNEL_LOOP(i, n) {
     int64_t off[3] = {i, i, i};
     if (!dense) oc.get(i, off);
     T gv = g[off[1]], sv = s[off[2]];
@@ -58,7 +46,7 @@ __global__ void unary_backward_kernel(UnaryOp op, const T* g, const T* s, T* dx,
 template <class T>
 __global__ void binary_kernel(BinaryOp op, const T* a, const T* b, T* out, int64_t n, bool dense,
                               OffsetCalc<3> oc) {
-  AFT_GRID_STRIDE(i, n) {
+  AFT_KERNEL_LOOP(i, n) {
     int64_t off[3] = {i, i, i};
     if (!dense) oc.get(i, off);
     out[off[0]] = emath::binary_forward<T>(op, a[off[1]], b[off[2]]);
@@ -69,7 +57,7 @@ __global__ void binary_kernel(BinaryOp op, const T* a, const T* b, T* out, int64
 template <class T>
 __global__ void compare_kernel(int cmp, const T* a, const T* b, bool* out, int64_t n,
                                OffsetCalc<3> oc) {
-  AFT_GRID_STRIDE(i, n) {
+  AFT_KERNEL_LOOP(i, n) {
     int64_t off[3];
     oc.get(i, off);
     T x = a[off[1]], y = b[off[2]];
@@ -83,7 +71,7 @@ __global__ void compare_kernel(int cmp, const T* a, const T* b, bool* out, int64
 template <class T>
 __global__ void where_kernel(const bool* mask, const T* a, const T* b, T* out, int64_t n,
                              OffsetCalc<4> oc) {
-  AFT_GRID_STRIDE(i, n) {
+  AFT_KERNEL_LOOP(i, n) {
     int64_t off[4];
     oc.get(i, off);
     out[off[0]] = mask[off[1]] ? a[off[2]] : b[off[3]];
@@ -93,50 +81,32 @@ __global__ void where_kernel(const bool* mask, const T* a, const T* b, T* out, i
 // dst = convert(src), any strides, src broadcast to dst's shape
 template <class D, class S>
 __global__ void copy_kernel(D* dst, const S* src, int64_t n, OffsetCalc<2> oc) {
-  AFT_GRID_STRIDE(i, n) {
+  AFT_KERNEL_LOOP(i, n) {
     int64_t off[2];
     oc.get(i, off);
     dst[off[0]] = static_cast<D>(src[off[1]]);
   }
 }
 
-template <class F>
-void all_types(DType dt, F&& f) {
-  switch (dt) {
-    case DType::Float32: f(float{}); break;
-    case DType::Float64: f(double{}); break;
-    case DType::Int64: f(int64_t{}); break;
-    case DType::Bool: f(bool{}); break;
-    default: raise_error("cuda copy: unsupported dtype");
-  }
-}
-
-template <class F>
-void float_types(DType dt, F&& f) {
-  if (dt == DType::Float32) f(float{});
-  else if (dt == DType::Float64) f(double{});
-  else raise_error("cuda elementwise: only float32 and float64 tensors are supported");
-}
-
 }  // namespace
 
 void fill_contiguous(void* out, int64_t n, int dtype_bytes, double value) {
   if (dtype_bytes == 4)
-    AFT_LAUNCH(fill_kernel<float>, grid_for(n), kThreads, 0, static_cast<float*>(out), n,
+    AFT_LAUNCH(fill_kernel<float>, loop_blocks(n), kLoopThreads, 0, static_cast<float*>(out), n,
                static_cast<float>(value));
   else
-    AFT_LAUNCH(fill_kernel<double>, grid_for(n), kThreads, 0, static_cast<double*>(out), n, value);
+    AFT_LAUNCH(fill_kernel<double>, loop_blocks(n), kLoopThreads, 0, static_cast<double*>(out), n, value);
 }
 
 void copy(const TensorDesc& dst, const TensorDesc& src) {
   const TensorDesc* ops[2] = {&dst, &src};
   OffsetCalc<2> oc = make_offsets(dst, ops);
   int64_t n = dst.numel();
-  all_types(dst.dtype, [&](auto dz) {
-    all_types(src.dtype, [&](auto sz) {
+  with_any_type(dst.dtype, [&](auto dz) {
+    with_any_type(src.dtype, [&](auto sz) {
       using D = decltype(dz);
       using S = decltype(sz);
-      AFT_LAUNCH((copy_kernel<D, S>), grid_for(n), kThreads, 0, dst.ptr<D>(), src.ptr<const S>(), n, oc);
+      AFT_LAUNCH((copy_kernel<D, S>), loop_blocks(n), kLoopThreads, 0, dst.ptr<D>(), src.ptr<const S>(), n, oc);
     });
   });
 }
@@ -146,9 +116,9 @@ void unary_forward(UnaryOp op, const TensorDesc& x, const TensorDesc& y, double 
   bool dense = all_dense(y, ops);
   OffsetCalc<2> oc = make_offsets(y, ops);
   int64_t n = y.numel();
-  float_types(y.dtype, [&](auto z) {
+  with_float_type(y.dtype, [&](auto z) {
     using T = decltype(z);
-    AFT_LAUNCH(unary_kernel<T>, grid_for(n), kThreads, 0, op, x.ptr<const T>(), y.ptr<T>(), n,
+    AFT_LAUNCH(unary_kernel<T>, loop_blocks(n), kLoopThreads, 0, op, x.ptr<const T>(), y.ptr<T>(), n,
                static_cast<T>(p), dense, oc);
   });
 }
@@ -159,9 +129,9 @@ void unary_backward(UnaryOp op, const TensorDesc& g, const TensorDesc& s, const 
   bool dense = all_dense(dx, ops);
   OffsetCalc<3> oc = make_offsets(dx, ops);
   int64_t n = dx.numel();
-  float_types(dx.dtype, [&](auto z) {
+  with_float_type(dx.dtype, [&](auto z) {
     using T = decltype(z);
-    AFT_LAUNCH(unary_backward_kernel<T>, grid_for(n), kThreads, 0, op, g.ptr<const T>(),
+    AFT_LAUNCH(unary_backward_kernel<T>, loop_blocks(n), kLoopThreads, 0, op, g.ptr<const T>(),
                s.ptr<const T>(), dx.ptr<T>(), n, from_y, static_cast<T>(p), dense, oc);
   });
 }
@@ -171,9 +141,9 @@ void binary_forward(BinaryOp op, const TensorDesc& a, const TensorDesc& b, const
   bool dense = all_dense(out, ops);
   OffsetCalc<3> oc = make_offsets(out, ops);
   int64_t n = out.numel();
-  float_types(out.dtype, [&](auto z) {
+  with_float_type(out.dtype, [&](auto z) {
     using T = decltype(z);
-    AFT_LAUNCH(binary_kernel<T>, grid_for(n), kThreads, 0, op, a.ptr<const T>(), b.ptr<const T>(),
+    AFT_LAUNCH(binary_kernel<T>, loop_blocks(n), kLoopThreads, 0, op, a.ptr<const T>(), b.ptr<const T>(),
                out.ptr<T>(), n, dense, oc);
   });
 }
@@ -182,9 +152,9 @@ void compare(int cmp, const TensorDesc& a, const TensorDesc& b, const TensorDesc
   const TensorDesc* ops[3] = {&out, &a, &b};
   OffsetCalc<3> oc = make_offsets(out, ops);
   int64_t n = out.numel();
-  float_types(a.dtype, [&](auto z) {
+  with_float_type(a.dtype, [&](auto z) {
     using T = decltype(z);
-    AFT_LAUNCH(compare_kernel<T>, grid_for(n), kThreads, 0, cmp, a.ptr<const T>(),
+    AFT_LAUNCH(compare_kernel<T>, loop_blocks(n), kLoopThreads, 0, cmp, a.ptr<const T>(),
                b.ptr<const T>(), out.ptr<bool>(), n, oc);
   });
 }
@@ -193,9 +163,9 @@ void where(const TensorDesc& mask, const TensorDesc& a, const TensorDesc& b, con
   const TensorDesc* ops[4] = {&out, &mask, &a, &b};
   OffsetCalc<4> oc = make_offsets(out, ops);
   int64_t n = out.numel();
-  float_types(out.dtype, [&](auto z) {
+  with_float_type(out.dtype, [&](auto z) {
     using T = decltype(z);
-    AFT_LAUNCH(where_kernel<T>, grid_for(n), kThreads, 0, mask.ptr<const bool>(), a.ptr<const T>(),
+    AFT_LAUNCH(where_kernel<T>, loop_blocks(n), kLoopThreads, 0, mask.ptr<const bool>(), a.ptr<const T>(),
                b.ptr<const T>(), out.ptr<T>(), n, oc);
   });
 }

@@ -1,6 +1,6 @@
-// cuda/kernel_common.h: small pieces the kernel files of the NN and index ops share: the
+// cuda/kernel_common.h: small pieces the kernel files share: the
 // grid-stride loop (one thread per item, 256 threads a block) and the dtype dispatch of a
-// launcher. (cuda/elementwise.cu has private copies of the first two.)
+// launcher.
 #pragma once
 
 #include <cstdint>

@@ -135,11 +135,6 @@ T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// The descriptor of t, or an empty one (data == nullptr) for an undefined tensor.
-[[maybe_unused]] cuda::TensorDesc desc_or_null(const Tensor& t) {
-  return t.defined() ? desc(t) : cuda::TensorDesc{};
-}
-
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {

@@ -55,6 +55,9 @@ inline cuda::TensorDesc desc(const Tensor& t) {
   return d;
 }
 
+// desc(t), or an empty descriptor (data == nullptr) for an undefined (absent) operand.
+inline cuda::TensorDesc desc_or_null(const Tensor& t) { return t.defined() ? desc(t) : cuda::TensorDesc{}; }
+
 // Sums a gradient of a broadcast result back to the shape of the input that was broadcast.
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 

@@ -27,11 +27,6 @@ namespace {
 using autograd::SavedTensor;
 using autograd::TensorList;
 
-// The descriptor of t, or an empty one (data == nullptr) for an absent operand.
-[[maybe_unused]] cuda::TensorDesc desc_or_null(const Tensor& t) {
-  return t.defined() ? desc(t) : cuda::TensorDesc{};
-}
-
 // dq_full, dx_full (either undefined when not needed) of the broadcast shape of g.
 template <class T>
 void backward_kernel(const Tensor& g, const Tensor& q, const Tensor& x, const Tensor& dq, const Tensor& dx) {

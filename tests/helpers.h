@@ -11,11 +11,15 @@
 
 #include "aft.h"
 
+#if AFT_CUDA_EMULATE
+#include "cuda/emu/emulator.h"
+#endif
+
 namespace aft::test {
 
 // Every element of a and b (any dtype/device, same shape) within atol + rtol * |b|.
 inline void check_close(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-6,
-                        const char* what = "") {
+                        const std::string& what = "") {
   REQUIRE_MESSAGE(a.shape() == b.shape(), what, ": shapes ", to_string(a.shape()), " vs ", to_string(b.shape()));
   std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
   double worst = 0;
@@ -63,6 +67,21 @@ void check_error(F&& f, const std::string& needle) {
     std::string msg = e.what();
     CHECK_MESSAGE(msg.find(needle) != std::string::npos, "message '", msg, "' lacks '", needle, "'");
   }
+}
+
+// Runs body once, or, in the EMULATE build, once per thread order of the SIMT emulator
+// (forward, reverse, shuffled): a kernel with a missing barrier then fails in some order.
+template <class F>
+void for_each_order(F&& body) {
+#if AFT_CUDA_EMULATE
+  for (const cuda::emu::Options& o : cuda::emu::standard_orders()) {
+    cuda::emu::ScopedOptions scope(o);
+    INFO("emulator order ", cuda::emu::describe_order(o));
+    body();
+  }
+#else
+  body();
+#endif
 }
 
 // For tests of tests/cuda/: exits with 77 (ctest: skipped) when no CUDA device is usable.

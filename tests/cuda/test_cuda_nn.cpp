@@ -15,9 +15,6 @@
 
 #include "../helpers.h"
 
-#if AFT_CUDA_EMULATE
-#include "cuda/emu/emulator.h"
-#endif
 
 using namespace aft;
 using namespace aft::test;
@@ -29,18 +26,6 @@ namespace {
 using In = std::vector<Tensor>;
 using Fn = std::function<Tensor(const In&)>;
 
-template <class F>
-void for_each_order(F&& body) {
-#if AFT_CUDA_EMULATE
-  for (const cuda::emu::Options& o : cuda::emu::standard_orders()) {
-    cuda::emu::ScopedOptions scope(o);
-    INFO("emulator order ", cuda::emu::describe_order(o));
-    body();
-  }
-#else
-  body();
-#endif
-}
 
 double rtol_of(DType dt) { return dt == kFloat32 ? 1e-5 : 1e-11; }
 double atol_of(DType dt) { return dt == kFloat32 ? 1e-6 : 1e-13; }

@@ -8,31 +8,11 @@
 #include "../helpers.h"
 #include "../op_cases.h"
 
-#if AFT_CUDA_EMULATE
-#include "cuda/emu/emulator.h"
-#endif
 
 using namespace aft;
 using namespace aft::test;
 
 int main_guard = (require_cuda_or_skip(), 0);
-
-namespace {
-
-// Runs body once, or once per emulator thread order.
-template <class F>
-void for_each_order(F&& body) {
-#if AFT_CUDA_EMULATE
-  for (const cuda::emu::Options& o : cuda::emu::standard_orders()) {
-    cuda::emu::ScopedOptions scope(o);
-    body();
-  }
-#else
-  body();
-#endif
-}
-
-}  // namespace
 
 TEST_CASE("every op case: CUDA matches CPU, forward and backward") {
   int ran = 0;
