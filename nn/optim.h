@@ -70,6 +70,8 @@ class Optimizer {
   virtual void load_state_dict(const StateDict& state) = 0;
 
  protected:
+  // Checks the groups: float parameters, no tensor and no name twice, names parallel to params
+  // (filled in when left empty); an unnamed group is called "group<index>".
   Optimizer(std::vector<ParamGroup> groups, double lr);
   std::vector<ParamGroup> groups_;
   double lr_;

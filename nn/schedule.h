@@ -16,9 +16,12 @@ struct LRSchedule {
   double min_lr = 0.0;
 
   // Learning rate for step s (0-based): s < warmup: base·(s+1)/warmup; then decay from base to
-  // min over the remaining steps; min after total_steps.
+  // min over the remaining steps; min from total_steps on (Constant: base throughout after the
+  // warm-up). Formulas in nn/schedule.cpp. aft::Error for s < 0, negative rates, or unless
+  // 0 <= warmup_steps <= total_steps and total_steps >= 1.
   double at(int64_t step) const;
-  static Decay parse_decay(const std::string& name);  // "cosine", "linear", "constant"
+  // "cosine", "linear", "constant"; anything else is an aft::Error listing these.
+  static Decay parse_decay(const std::string& name);
 };
 
 }  // namespace aft::nn
