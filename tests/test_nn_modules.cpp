@@ -3,6 +3,7 @@
 // gradients (gradcheck in float64 at small sizes), and errors.
 #include "helpers.h"
 #include "nn/aft_layers.h"
+#include "nn/aft_lm.h"
 #include "nn/init.h"
 
 using namespace aft;
@@ -237,4 +238,37 @@ TEST_CASE("incremental decoding equals the full forward at every position") {
   AFTSimple nc(D, false, &g);
   DecodeState st;
   check_error([&] { nc.forward_step(zeros({B, D}), st); }, "causal");
+}
+
+TEST_CASE("AFTLM: shapes, config round trip, incremental decoding") {
+  Generator g(6);
+  AFTLMConfig c;
+  c.vocab = 11;
+  c.context = 10;
+  c.dim = 8;
+  c.layers = 2;
+  c.mlp_hidden = 16;
+  c.mixer.variant = "local";
+  c.mixer.window = 3;
+  c.mixer.bias = {BiasKind::Factorized, 4};
+  c.period = 3;
+  AFTLMConfig back = AFTLMConfig::from_json(c.to_json());
+  CHECK(back.to_json() == c.to_json());
+  check_error([] { AFTLMConfig::from_json(R"({"vocab": 3})"); }, "missing");
+  for (bool tie : {false, true}) {
+    c.tie_embeddings = tie;
+    AFTLM lm(c, &g);
+    lm.to(kFloat64);
+    lm.eval();
+    Tensor tokens = randint(0, 11, {2, 7}, kInt64, &g);
+    Tensor logits = lm.forward(tokens);
+    CHECK(logits.shape() == Shape{2, 7, 11});
+    check_error([&] { lm.forward(randint(0, 11, {1, 11}, kInt64, &g)); }, "context");
+    autograd::NoGradGuard ng;
+    AFTLM::Decoder dec;
+    for (int64_t t = 0; t < 7; ++t) {
+      Tensor step = lm.forward_step(tokens.select(1, t), dec);
+      check_close(step, logits.detach().select(1, t), 1e-10, 1e-12, "decode");
+    }
+  }
 }
