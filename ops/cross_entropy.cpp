@@ -27,6 +27,7 @@
 
 #include "autograd/tape.h"
 #include "ops/cpu_loops.h"
+#include "ops/elementwise_math.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
@@ -67,7 +68,7 @@ void forward_kernel(const T* x, const int64_t* target, T* lse, Acc<T>* loss, int
       for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
       Acc<T> s = 0, sx = 0;
       for (int64_t c = 0; c < C; ++c) {
-        s += std::exp(xr[c] - m);
+        s += emath::exp_(xr[c] - m);
         sx += xr[c];
       }
       const Acc<T> l = m + std::log(s);
@@ -95,7 +96,7 @@ void backward_kernel(const T* x, const int64_t* target, const T* lse, const T* g
       const T* xr = x + r * C;
       const T gr = g_rows ? g_rows[r] : g_scalar, l = lse[r];
       const T smooth = static_cast<T>(e / static_cast<double>(C));
-      for (int64_t c = 0; c < C; ++c) dr[c] = (std::exp(xr[c] - l) - smooth) * gr;
+      for (int64_t c = 0; c < C; ++c) dr[c] = (emath::exp_(xr[c] - l) - smooth) * gr;
       dr[t] -= static_cast<T>(1 - e) * gr;
     }
   });

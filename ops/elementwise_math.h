@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/philox.h"  // AFT_HD
+#include "ops/fast_math.h"
 
 namespace aft {
 
@@ -15,12 +16,31 @@ enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Max, Min };
 
 namespace emath {
 
+// exp and tanh: on the host in float32 the vectorisable ops/fast_math.h versions (the CPU
+// loops, and the kernels when the SIMT emulator runs them); on a GPU and in float64 the
+// library's.
+template <class T>
+AFT_HD inline T exp_(T x) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (sizeof(T) == 4) return fastm::fast_exp(x);
+#endif
+  return std::exp(x);
+}
+template <class T>
+AFT_HD inline T tanh_(T x) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (sizeof(T) == 4) return fastm::fast_tanh(x);
+#endif
+  return std::tanh(x);
+}
+
 template <class T>
 AFT_HD inline T sigmoid(T x) {
   // Two branches so exp never overflows: for x < 0 use e^x / (1 + e^x).
-  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
+  // e = e^{-|x|} never overflows; sigmoid(-|x|) = e / (1 + e).
+  T e = exp_(x < 0 ? x : -x);
+  T r = T(1) / (T(1) + e);
+  return x >= 0 ? r : e * r;
 }
 
 template <class T>
@@ -33,19 +53,19 @@ template <class T>
 AFT_HD inline T unary_forward(UnaryOp op, T x, T p) {
   switch (op) {
     case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Exp: return exp_(x);
     case UnaryOp::Log: return std::log(x);
     case UnaryOp::Sqrt: return std::sqrt(x);
     case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
     case UnaryOp::Abs: return std::fabs(x);
-    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Tanh: return tanh_(x);
     case UnaryOp::Sigmoid: return sigmoid(x);
     case UnaryOp::Relu: return x < T(0) ? T(0) : x;  // NaN propagates, as in PyTorch
     // (x < -big: exactly 0, also for x = -inf where x * 0 would give NaN)
     case UnaryOp::GeluErf:
       return x < T(-40) ? T(0) : T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
     case UnaryOp::GeluTanh:
-      return x < T(-40) ? T(0) : T(0.5) * x * (T(1) + std::tanh(gelu_tanh_inner(x)));
+      return x < T(-40) ? T(0) : T(0.5) * x * (T(1) + tanh_(gelu_tanh_inner(x)));
     case UnaryOp::Pow: return std::pow(x, p);
   }
   return x;
@@ -67,12 +87,12 @@ AFT_HD inline T unary_backward(UnaryOp op, T g, T x, T y, T p) {
     case UnaryOp::GeluErf: {
       if (x < T(-40)) return T(0);
       T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
-      T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);  // 1/sqrt(2 pi)
+      T pdf = exp_(T(-0.5) * x * x) * T(0.3989422804014327);  // 1/sqrt(2 pi)
       return g * (cdf + x * pdf);
     }
     case UnaryOp::GeluTanh: {
       if (x < T(-40)) return T(0);
-      T t = std::tanh(gelu_tanh_inner(x));
+      T t = tanh_(gelu_tanh_inner(x));
       T du = T(0.7978845608028654) * (T(1) + T(3 * 0.044715) * x * x);
       return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du);
     }

@@ -24,6 +24,7 @@
 
 #include "autograd/tape.h"
 #include "ops/cpu_loops.h"
+#include "ops/elementwise_math.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
@@ -89,7 +90,7 @@ void forward_kernel(bool log, const Lanes& L, const T* x, T* y) {
     // softmax keeps exp(x - m) in y and rescales it; log_softmax only needs the sum.
     for (int64_t k = 0; k < L.N; ++k)
       for (int64_t i = 0; i < n; ++i) {
-        T ek = std::exp(xp[k * L.I + i] - m[i]);
+        T ek = emath::exp_(xp[k * L.I + i] - m[i]);
         if (!log) yp[k * L.I + i] = ek;
         s[i] += ek;
       }
@@ -122,7 +123,7 @@ void backward_kernel(bool log, const Lanes& L, const T* y, const T* g, T* dx) {
     for (int64_t k = 0; k < L.N; ++k)
       for (int64_t i = 0; i < n; ++i) {
         const int64_t j = k * L.I + i;
-        dp[j] = log ? gp[j] - std::exp(yp[j]) * st[i] : yp[j] * (gp[j] - st[i]);
+        dp[j] = log ? gp[j] - emath::exp_(yp[j]) * st[i] : yp[j] * (gp[j] - st[i]);
       }
   });
 }
