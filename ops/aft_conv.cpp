@@ -33,11 +33,23 @@
 //
 // Work split: one task per (batch, chunk of 8 floats / 4 doubles of channels); lanes of one
 // chunk may belong to different heads, so the key and the kernel weight are gathered per lane.
+// CUDA tensors run cuda/aft_conv.cu (the same pieces, with the left/right sums as 1-D scans of the
+// window rows' column sums; docs/aft.md section 7).
 #include "autograd/tape.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/aft_conv.cu: the same math on the GPU
+int64_t aft_conv_work_elems(int64_t B, int64_t H, int64_t W, int64_t C, int64_t s, bool f64);
+void aft_conv_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& w,
+                      const TensorDesc& y, const TensorDesc& L, const TensorDesc& r, const TensorDesc& work);
+void aft_conv_backward(const TensorDesc& q, const TensorDesc& gy, const TensorDesc& k, const TensorDesc& v,
+                       const TensorDesc& w, const TensorDesc& L, const TensorDesc& r, const TensorDesc& gr,
+                       const TensorDesc& dkc, const TensorDesc& work, const TensorDesc& dq, const TensorDesc& dk,
+                       const TensorDesc& dv, const TensorDesc& dw);
+}  // namespace cuda
 
 namespace {
 
@@ -265,36 +277,61 @@ Tensor aft_conv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
   AFT_CHECK(w.ndim() == 3 && w.size(0) == heads && w.size(1) == w.size(2) && w.size(1) % 2 == 1,
             "aft_conv: w must be [heads, s, s] with heads = {} and s odd, got {}", heads,
             w.shape());
-  if (q.is_cuda()) no_cuda_kernel(op);
   const ConvDims d{q.size(0), q.size(1), q.size(2), C, k.size(3), heads, w.size(1)};
   Tensor qc = q.detach().contiguous(), kc_ = k.detach().contiguous(), vc = v.detach().contiguous();
   Tensor wc = w.detach().contiguous();
-  Tensor y = empty(q.shape(), q.dtype()), L = empty(q.shape(), q.dtype()),
-         r = empty(q.shape(), q.dtype());
-  dispatch_float(q.dtype(), op, [&]<class T>() {
-    conv_forward<T>(qc.data<T>(), kc_.data<T>(), vc.data<T>(), wc.data<T>(), y.data<T>(),
-                    L.data<T>(), r.data<T>(), d);
-  });
+  const TensorOptions opts(q.dtype(), q.device());
+  Tensor y = empty(q.shape(), opts), L = empty(q.shape(), opts), r = empty(q.shape(), opts);
+  if (q.is_cuda()) {
+    AFT_CUDA_CALL([&] {
+      Tensor work = empty({cuda::aft_conv_work_elems(d.B, d.H, d.Wd, d.C, d.s, q.dtype() == kFloat64)}, opts);
+      cuda::aft_conv_forward(desc(qc), desc(kc_), desc(vc), desc(wc), desc(y), desc(L), desc(r), desc(work));
+    }());
+  } else {
+    dispatch_float(q.dtype(), op, [&]<class T>() {
+      conv_forward<T>(qc.data<T>(), kc_.data<T>(), vc.data<T>(), wc.data<T>(), y.data<T>(),
+                      L.data<T>(), r.data<T>(), d);
+    });
+  }
   if (!autograd::needs_grad({&q, &k, &v, &w})) return y;
 
   // dq needs q and r only; dk, dv, dw need everything.
   const bool kvw = autograd::needs_grad({&k, &v, &w}), nw = autograd::needs_grad(w);
+  [[maybe_unused]] const bool nkv = autograd::needs_grad(k, v);  // (CUDA: skip dk, dv when unused)
   SavedTensor sq(qc), sr(r);
   SavedTensor sk, sv, sw, sL;
   if (kvw) sk = kc_, sv = vc, sw = wc, sL = L;
   autograd::record(op, {q, k, v, w}, {y}, [=](const TensorList& g) -> TensorList {
     Tensor gc = g[0].contiguous();
     const Tensor& qv = sq.get();
-    Tensor dq = empty(qv.shape(), qv.dtype()), gr = empty(qv.shape(), qv.dtype());
+    const TensorOptions o(qv.dtype(), qv.device());
+    Tensor dq = empty(qv.shape(), o), gr = empty(qv.shape(), o);
     Tensor dk, dv, dw;
+    if (qv.is_cuda()) {
+      AFT_CUDA_CALL([&] {
+        Tensor work, dkc;
+        if (nkv) {
+          dk = empty(sk.get().shape(), o), dv = empty(qv.shape(), o);
+          if (d.Kc != d.C) dkc = empty(qv.shape(), o);  // per channel, summed over each head
+        }
+        if (nw) dw = zeros(sw.get().shape(), o);  // (stays 0 for an empty image)
+        if (kvw) work = empty({cuda::aft_conv_work_elems(d.B, d.H, d.Wd, d.C, d.s, qv.dtype() == kFloat64)}, o);
+        const Tensor none;
+        cuda::aft_conv_backward(desc(qv), desc(gc), desc_or_null(kvw ? sk.get() : none),
+                                desc_or_null(kvw ? sv.get() : none), desc_or_null(kvw ? sw.get() : none),
+                                desc_or_null(kvw ? sL.get() : none), desc(sr.get()), desc(gr), desc_or_null(dkc),
+                                desc_or_null(work), desc(dq), desc_or_null(dk), desc_or_null(dv), desc_or_null(dw));
+      }());
+      return TensorList{dq, dk, dv, dw};
+    }
     dispatch_float(qv.dtype(), op, [&]<class T>() {
       gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
                        dq.data<T>(), [](int64_t i) { return i; });
       if (!kvw) return;
       const bool per_head = d.Kc != d.C;
-      Tensor dkc = empty(qv.shape(), qv.dtype());  // per channel
-      dv = empty(qv.shape(), qv.dtype());
-      if (nw) dw = empty(sw.get().shape(), qv.dtype());
+      Tensor dkc = empty(qv.shape(), o);  // per channel
+      dv = empty(qv.shape(), o);
+      if (nw) dw = empty(sw.get().shape(), o);
       conv_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sw.get().data<T>(),
                        sL.get().data<T>(), sr.get().data<T>(), gr.data<T>(), dkc.data<T>(),
                        dv.data<T>(), nw ? dw.data<T>() : nullptr, d);
@@ -302,7 +339,7 @@ Tensor aft_conv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
         dk = dkc;
         return;
       }
-      dk = empty(sk.get().shape(), qv.dtype());
+      dk = empty(sk.get().shape(), o);
       sum_heads<T>(dkc.data<T>(), dk.data<T>(), d);
     });
     return TensorList{dq, dk, dv, dw};

@@ -42,11 +42,22 @@
 // sums over t, b and d run in a fixed order on one thread (deterministic, no atomics).
 // Memory: forward O(B·T·D) for P, P⊙v and the saved L, r; backward O(TJ·D) per task. Never T×T
 // beyond w itself and its gradient.
+// CUDA tensors run cuda/aft_full.cu: the same tiles, shifts and safe/exact rule as GPU thread
+// blocks (docs/aft.md section 7).
 #include "autograd/tape.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/aft_full.cu: the same math on the GPU (tiled kernels)
+void aft_full_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& w,
+                      const TensorDesc& y, const TensorDesc& L, const TensorDesc& r, bool causal);
+void aft_full_backward(const TensorDesc& q, const TensorDesc& g, const TensorDesc& k, const TensorDesc& v,
+                       const TensorDesc& w, const TensorDesc& L, const TensorDesc& r, const TensorDesc& gr,
+                       const TensorDesc& dq, const TensorDesc& dk, const TensorDesc& dv, const TensorDesc& dw,
+                       bool causal);
+}  // namespace cuda
 
 namespace {
 
@@ -370,34 +381,52 @@ Tensor aft_full(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
   const char* op = "aft_full";
   const Dims s = check_qkv(op, q, k, v);
   check_bias(op, w, q, Shape{s.T, s.T}, "[T, T]");
-  if (q.is_cuda()) no_cuda_kernel(op);
   Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
   Tensor wc = w.detach().contiguous();
-  Tensor y = empty(q.shape(), q.dtype()), L = empty(q.shape(), q.dtype()),
-         r = empty(q.shape(), q.dtype());
-  dispatch_float(q.dtype(), op, [&]<class T>() {
-    full_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), wc.data<T>(), y.data<T>(),
-                    L.data<T>(), r.data<T>(), s, causal);
-  });
+  const TensorOptions opts(q.dtype(), q.device());
+  Tensor y = empty(q.shape(), opts), L = empty(q.shape(), opts), r = empty(q.shape(), opts);
+  if (q.is_cuda()) {
+    AFT_CUDA_CALL(cuda::aft_full_forward(desc(qc), desc(kc), desc(vc), desc(wc), desc(y), desc(L), desc(r),
+                                         causal));
+  } else {
+    dispatch_float(q.dtype(), op, [&]<class T>() {
+      full_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), wc.data<T>(), y.data<T>(),
+                      L.data<T>(), r.data<T>(), s, causal);
+    });
+  }
   if (!autograd::needs_grad({&q, &k, &v, &w})) return y;
 
   // dq needs q and r only; dk, dv, dw need everything.
   const bool kvw = autograd::needs_grad({&k, &v, &w}), nw = autograd::needs_grad(w);
+  [[maybe_unused]] const bool nkv = autograd::needs_grad(k, v);  // (CUDA: skip dk, dv when unused)
   SavedTensor sq(qc), sr(r);
   SavedTensor sk, sv, sw, sL;
   if (kvw) sk = kc, sv = vc, sw = wc, sL = L;
   autograd::record(op, {q, k, v, w}, {y}, [=](const TensorList& g) -> TensorList {
     Tensor gc = g[0].contiguous();
     const Tensor& qv = sq.get();
-    Tensor dq = empty(qv.shape(), qv.dtype()), gr = empty(qv.shape(), qv.dtype());
+    const TensorOptions o(qv.dtype(), qv.device());
+    Tensor dq = empty(qv.shape(), o), gr = empty(qv.shape(), o);
     Tensor dk, dv, dw;
+    if (qv.is_cuda()) {
+      AFT_CUDA_CALL([&] {
+        if (nkv) dk = empty(qv.shape(), o), dv = empty(qv.shape(), o);
+        if (nw) dw = zeros(sw.get().shape(), o);  // the kernel writes the cells rows see
+        const Tensor none;
+        cuda::aft_full_backward(desc(qv), desc(gc), desc_or_null(kvw ? sk.get() : none),
+                                desc_or_null(kvw ? sv.get() : none), desc_or_null(kvw ? sw.get() : none),
+                                desc_or_null(kvw ? sL.get() : none), desc(sr.get()), desc(gr), desc(dq),
+                                desc_or_null(dk), desc_or_null(dv), desc_or_null(dw), causal);
+      }());
+      return TensorList{dq, dk, dv, dw};
+    }
     dispatch_float(qv.dtype(), op, [&]<class T>() {
       gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
                        dq.data<T>(), [](int64_t i) { return i; });
       if (!kvw) return;
-      dk = empty(qv.shape(), qv.dtype());
-      dv = empty(qv.shape(), qv.dtype());
-      if (nw) dw = empty(sw.get().shape(), qv.dtype());
+      dk = empty(qv.shape(), o);
+      dv = empty(qv.shape(), o);
+      if (nw) dw = empty(sw.get().shape(), o);
       full_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sw.get().data<T>(),
                        sL.get().data<T>(), sr.get().data<T>(), gr.data<T>(), dk.data<T>(),
                        dv.data<T>(), nw ? dw.data<T>() : nullptr, s, causal);

@@ -35,11 +35,24 @@
 // the buffers are added in slot order (deterministic for a given thread count).
 //
 // Work split: one task per (batch, channel chunk of 8 floats / 4 doubles).
+// CUDA tensors run cuda/aft_local.cu (the tiled kernels of cuda/aft_full.cu with a band bias, plus
+// chunked prefix/suffix scans for the far keys; docs/aft.md section 7).
 #include "autograd/tape.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/aft_local.cu: the same math on the GPU
+int64_t aft_local_work_elems(int64_t B, int64_t T, int64_t D);
+void aft_local_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& wb,
+                       const TensorDesc& y, const TensorDesc& L, const TensorDesc& r, const TensorDesc& work,
+                       int64_t window, bool causal);
+void aft_local_backward(const TensorDesc& q, const TensorDesc& g, const TensorDesc& k, const TensorDesc& v,
+                        const TensorDesc& wb, const TensorDesc& L, const TensorDesc& r, const TensorDesc& gr,
+                        const TensorDesc& work, const TensorDesc& dq, const TensorDesc& dk, const TensorDesc& dv,
+                        const TensorDesc& dw, int64_t window, bool causal);
+}  // namespace cuda
 
 namespace {
 
@@ -223,34 +236,60 @@ Tensor aft_local(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   Band band{window, causal ? window : 2 * window - 1, causal};
   check_bias(op, w_band, q, Shape{s.T, band.nb},
              causal ? "(the causal band [T, window])" : "(the band [T, 2·window - 1])");
-  if (q.is_cuda()) no_cuda_kernel(op);
   Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
   Tensor wc = w_band.detach().contiguous();
-  Tensor y = empty(q.shape(), q.dtype()), L = empty(q.shape(), q.dtype()),
-         r = empty(q.shape(), q.dtype());
-  dispatch_float(q.dtype(), op, [&]<class T>() {
-    local_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), wc.data<T>(), y.data<T>(),
-                     L.data<T>(), r.data<T>(), s, band);
-  });
+  const TensorOptions opts(q.dtype(), q.device());
+  Tensor y = empty(q.shape(), opts), L = empty(q.shape(), opts), r = empty(q.shape(), opts);
+  if (q.is_cuda()) {
+    AFT_CUDA_CALL([&] {
+      Tensor work = empty({cuda::aft_local_work_elems(s.B, s.T, s.D)}, opts);  // chunk sums
+      cuda::aft_local_forward(desc(qc), desc(kc), desc(vc), desc(wc), desc(y), desc(L), desc(r), desc(work),
+                              window, causal);
+    }());
+  } else {
+    dispatch_float(q.dtype(), op, [&]<class T>() {
+      local_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), wc.data<T>(), y.data<T>(),
+                       L.data<T>(), r.data<T>(), s, band);
+    });
+  }
   if (!autograd::needs_grad({&q, &k, &v, &w_band})) return y;
 
   // dq needs q and r only; dk, dv, dw need everything.
   const bool kvw = autograd::needs_grad({&k, &v, &w_band}), nw = autograd::needs_grad(w_band);
+  [[maybe_unused]] const bool nkv = autograd::needs_grad(k, v);  // (CUDA: skip dk, dv when unused)
   SavedTensor sq(qc), sr(r);
   SavedTensor sk, sv, sw, sL;
   if (kvw) sk = kc, sv = vc, sw = wc, sL = L;
   autograd::record(op, {q, k, v, w_band}, {y}, [=](const TensorList& g) -> TensorList {
     Tensor gc = g[0].contiguous();
     const Tensor& qv = sq.get();
-    Tensor dq = empty(qv.shape(), qv.dtype()), gr = empty(qv.shape(), qv.dtype());
+    const TensorOptions o(qv.dtype(), qv.device());
+    Tensor dq = empty(qv.shape(), o), gr = empty(qv.shape(), o);
     Tensor dk, dv, dw;
+    if (qv.is_cuda()) {
+      AFT_CUDA_CALL([&] {
+        Tensor work;
+        if (nkv) {
+          dk = empty(qv.shape(), o), dv = empty(qv.shape(), o);
+          work = empty({cuda::aft_local_work_elems(s.B, s.T, s.D)}, o);
+        }
+        if (nw) dw = zeros(sw.get().shape(), o);  // cells whose key is outside [0, T) stay 0
+        const Tensor none;
+        cuda::aft_local_backward(desc(qv), desc(gc), desc_or_null(kvw ? sk.get() : none),
+                                 desc_or_null(kvw ? sv.get() : none), desc_or_null(kvw ? sw.get() : none),
+                                 desc_or_null(kvw ? sL.get() : none), desc(sr.get()), desc(gr), desc_or_null(work),
+                                 desc(dq), desc_or_null(dk), desc_or_null(dv), desc_or_null(dw), band.W,
+                                 band.causal);
+      }());
+      return TensorList{dq, dk, dv, dw};
+    }
     dispatch_float(qv.dtype(), op, [&]<class T>() {
       gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
                        dq.data<T>(), [](int64_t i) { return i; });
       if (!kvw) return;
-      dk = empty(qv.shape(), qv.dtype());
-      dv = empty(qv.shape(), qv.dtype());
-      if (nw) dw = empty(sw.get().shape(), qv.dtype());
+      dk = empty(qv.shape(), o);
+      dv = empty(qv.shape(), o);
+      if (nw) dw = empty(sw.get().shape(), o);
       local_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sw.get().data<T>(),
                         sL.get().data<T>(), sr.get().data<T>(), gr.data<T>(), dk.data<T>(),
                         dv.data<T>(), nw ? dw.data<T>() : nullptr, s, band);

@@ -22,11 +22,21 @@
 //
 // Work split: one task per (batch, group of 2 chunks of 8 floats / 4 doubles = one 64-byte
 // cache line of channels); each task walks t alone, so there is no reduction across threads.
+// CUDA tensors run cuda/aft_simple.cu (a fused column reduction; causal: a chunked parallel scan).
 #include "autograd/tape.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/aft_simple.cu: the same math on the GPU
+int64_t aft_simple_work_elems(int64_t B, int64_t T, int64_t D, bool causal);
+void aft_simple_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& y,
+                        const TensorDesc& L, const TensorDesc& r, const TensorDesc& work, bool causal);
+void aft_simple_backward(const TensorDesc& q, const TensorDesc& g, const TensorDesc& k, const TensorDesc& v,
+                         const TensorDesc& L, const TensorDesc& r, const TensorDesc& work, const TensorDesc& dq,
+                         const TensorDesc& dk, const TensorDesc& dv, bool causal);
+}  // namespace cuda
 
 namespace {
 
@@ -134,15 +144,22 @@ void simple_backward(const T* k, const T* v, const T* L, const T* r, const T* gr
 Tensor aft_simple(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
   const char* op = "aft_simple";
   const Dims s = check_qkv(op, q, k, v);
-  if (q.is_cuda()) no_cuda_kernel(op);
   Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
   const Shape stat_shape = causal ? q.shape() : Shape{s.B, 1, s.D};
-  Tensor y = empty(q.shape(), q.dtype());
-  Tensor L = empty(stat_shape, q.dtype()), r = empty(stat_shape, q.dtype());
-  dispatch_float(q.dtype(), op, [&]<class T>() {
-    simple_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), y.data<T>(), L.data<T>(),
-                      r.data<T>(), s, causal);
-  });
+  const TensorOptions opts(q.dtype(), q.device());
+  Tensor y = empty(q.shape(), opts);
+  Tensor L = empty(stat_shape, opts), r = empty(stat_shape, opts);
+  if (q.is_cuda()) {
+    AFT_CUDA_CALL([&] {
+      Tensor work = empty({cuda::aft_simple_work_elems(s.B, s.T, s.D, causal)}, opts);  // partial sums
+      cuda::aft_simple_forward(desc(qc), desc(kc), desc(vc), desc(y), desc(L), desc(r), desc(work), causal);
+    }());
+  } else {
+    dispatch_float(q.dtype(), op, [&]<class T>() {
+      simple_forward<T>(qc.data<T>(), kc.data<T>(), vc.data<T>(), y.data<T>(), L.data<T>(),
+                        r.data<T>(), s, causal);
+    });
+  }
   if (!autograd::needs_grad(q, k, v)) return y;
 
   // dq needs q and r; dk and dv need everything.
@@ -153,16 +170,33 @@ Tensor aft_simple(const Tensor& q, const Tensor& k, const Tensor& v, bool causal
   autograd::record(op, {q, k, v}, {y}, [=](const TensorList& g) -> TensorList {
     Tensor gc = g[0].contiguous();
     const Tensor& qv = sq.get();
-    Tensor dq = empty(qv.shape(), qv.dtype()), gr = empty(qv.shape(), qv.dtype());
+    const TensorOptions o(qv.dtype(), qv.device());
+    Tensor dq = empty(qv.shape(), o);
     Tensor dk, dv;
+    if (qv.is_cuda()) {
+      AFT_CUDA_CALL([&] {
+        Tensor work;
+        if (kv) {
+          dk = empty(qv.shape(), o), dv = empty(qv.shape(), o);
+          work = empty({cuda::aft_simple_work_elems(s.B, s.T, s.D, causal)}, o);
+        }
+        const Tensor none;
+        cuda::aft_simple_backward(desc(qv), desc(gc), desc_or_null(kv ? sk.get() : none),
+                                  desc_or_null(kv ? sv.get() : none), desc_or_null(kv ? sL.get() : none),
+                                  desc(sr.get()), desc_or_null(work), desc(dq), desc_or_null(dk), desc_or_null(dv),
+                                  causal);
+      }());
+      return TensorList{dq, dk, dv};
+    }
+    Tensor gr = empty(qv.shape(), o);
     dispatch_float(qv.dtype(), op, [&]<class T>() {
       const int64_t TD = s.T * s.D;
       gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
                        dq.data<T>(),
                        [&](int64_t i) { return causal ? i : (i / TD) * s.D + i % s.D; });
       if (!kv) return;
-      dk = empty(qv.shape(), qv.dtype());
-      dv = empty(qv.shape(), qv.dtype());
+      dk = empty(qv.shape(), o);
+      dv = empty(qv.shape(), o);
       simple_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sL.get().data<T>(),
                          sr.get().data<T>(), gr.data<T>(), dk.data<T>(), dv.data<T>(), s, causal);
     });
