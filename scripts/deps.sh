@@ -6,7 +6,7 @@ set -euo pipefail
 
 # Build and test requirements. fmt and doctest are the library's only dependencies; zlib,
 # libpng and libjpeg-turbo read the example data sets (Enwik8 .zip/.gz, PNG grids, JPEGs).
-PACKAGES=(cmake ninja-build g++ libfmt-dev doctest-dev zlib1g-dev "$@")
+PACKAGES=(cmake ninja-build g++ libfmt-dev doctest-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev "$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

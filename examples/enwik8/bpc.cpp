@@ -76,27 +76,6 @@ BpcResult bits_per_char(const nn::AFTLM& model, std::span<const uint8_t> bytes, 
   return bits_per_char([&](const Tensor& x) { return model.forward(x); }, model.config().context, bytes, device, opt);
 }
 
-int sample_logits(std::vector<double> logits, double temperature, int64_t top_k, Generator& gen) {
-  const int V = static_cast<int>(logits.size());
-  if (top_k > 0 && top_k < V) {
-    std::vector<double> sorted = logits;
-    std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<>());
-    double cut = sorted[static_cast<size_t>(top_k - 1)];
-    for (double& l : logits)
-      if (l < cut) l = -INFINITY;
-  }
-  double mx = *std::max_element(logits.begin(), logits.end());
-  std::vector<double> p(logits.size());
-  double total = 0;
-  for (int i = 0; i < V; ++i) total += p[i] = std::exp((logits[i] - mx) / temperature);
-  double u = rand({1}, kFloat64, &gen).item() * total;
-  for (int i = 0; i < V; ++i) {
-    u -= p[i];
-    if (u < 0) return i;
-  }
-  return V - 1;
-}
-
 SampleStats sample(const nn::AFTLM& model, const std::string& prompt, int64_t length, double temperature,
                    int64_t top_k, Device device, Generator& gen, std::FILE* out) {
   autograd::NoGradGuard ng;

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "../common/sampling.h"
 #include "nn/aft_lm.h"
 
 namespace aft::enwik8 {
@@ -45,7 +46,7 @@ struct SampleStats {
 SampleStats sample(const nn::AFTLM& model, const std::string& prompt, int64_t length, double temperature,
                    int64_t top_k, Device device, Generator& gen, std::FILE* out);
 
-// Draws a byte from logits [256] (host values) with temperature and top-k, from gen.
-int sample_logits(std::vector<double> logits, double temperature, int64_t top_k, Generator& gen);
+// Drawing a byte from logits: the examples' shared sampler (examples/common/sampling.h).
+using sampling::sample_logits;
 
 }  // namespace aft::enwik8

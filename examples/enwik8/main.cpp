@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 
 #include "../common/cli.h"
+#include "../common/lm_run.h"
 #include "aft.h"
 #include "bpc.h"
 #include "corpus.h"
@@ -134,27 +134,9 @@ enwik8::Corpus load(const Options& o) {
 
 std::string default_out(const Options& o) { return "runs/enwik8-" + o.preset; }
 
-// Reads the model configuration of a run directory (written by `train`).
-nn::AFTLMConfig read_run_config(const std::string& out) {
-  nn::RunPaths paths(out);
-  AFT_CHECK(std::filesystem::exists(paths.checkpoint), "{}: no checkpoint here (run `enwik8 train --out {}` first)",
-            out, out);
-  nn::SafetensorsFile f = nn::load_safetensors(paths.checkpoint);
-  auto it = f.metadata.find("aft.config");
-  AFT_CHECK(it != f.metadata.end(), "{}: the checkpoint has no configuration", paths.checkpoint);
-  json::Value cfg = json::parse(it->second, paths.checkpoint);
-  const json::Value* model = cfg.find("model");
-  AFT_CHECK(model != nullptr, "{}: the configuration has no \"model\" entry", paths.checkpoint);
-  return nn::AFTLMConfig::from_json(*model);
-}
-
-// The model of a run directory, on `device`, in eval mode.
+// The model of a run directory, on `device`, in eval mode (examples/common/lm_run.h).
 std::shared_ptr<nn::AFTLM> load_model(const std::string& out, Device device) {
-  auto model = std::make_shared<nn::AFTLM>(read_run_config(out));
-  nn::load_checkpoint(nn::RunPaths(out).checkpoint, *model, nullptr);
-  model->to(device);
-  model->eval();
-  return model;
+  return examples::load_lm(out, device, "enwik8");
 }
 
 int cmd_train(int argc, char** argv) {
