@@ -242,6 +242,14 @@ inline void launch_chunk_scan(const Acc<T>* S, Acc<T>* pre, Acc<T>* suf, Acc<T>*
              S, pre, suf, tot, n, C);
 }
 
+// Entry ci (a chunk boundary, 0..nch) of batch b, channel d, in a [B, nch + 1, D] prefix/suffix
+// array written by launch_chunk_scan.
+template <class T>
+__device__ __forceinline__ const Acc<T>& chunk_sum(const Acc<T>* S, int64_t b, int64_t nch, int64_t ci, int64_t D,
+                                                   int64_t d) {
+  return S[(b * (nch + 1) + ci) * D + d];
+}
+
 // ---------------------------------------------------------------- the tiled kernels (aft_full.cu)
 //
 // aft_full and aft_local share one set of tiled kernels: AFT-local is AFT-full whose bias is 0
