@@ -4,7 +4,6 @@
 // augmentation, incremental sampling against the full forward pass, micro-batched gradients, and
 // PNG files read back with libpng.
 #include <png.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <cstdio>
@@ -18,6 +17,7 @@
 #include "../examples/cifar10/bpd.h"
 #include "../examples/cifar10/data.h"
 #include "../examples/cifar10/train.h"
+#include "example_helpers.h"
 #include "helpers.h"
 
 using namespace aft;
@@ -27,25 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch() {
-  fs::path d = fs::temp_directory_path() / ("aft_test_cifar10_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
-
-void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
-  std::FILE* f = std::fopen(p.c_str(), "wb");
-  REQUIRE(f);
-  if (!b.empty()) REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
-  std::fclose(f);
-}
-
-void write_gzip(const fs::path& p, const std::vector<uint8_t>& b) {
-  gzFile g = gzopen(p.c_str(), "wb1");
-  REQUIRE(g);
-  if (!b.empty()) REQUIRE(gzwrite(g, b.data(), static_cast<unsigned>(b.size())) == static_cast<int>(b.size()));
-  gzclose(g);
-}
+fs::path scratch() { return scratch_dir("cifar10"); }
 
 // n records in the file format, their content a function of (batch, record, byte): record r of
 // batch k has label (k + r) % 10 and plane byte j = (7·k + 3·r + j) % 256.
@@ -68,6 +50,13 @@ void check_image(const Images& im, int64_t i, int k, int r) {
       for (int c = 0; c < 3; ++c)
         same = same && im.image(i)[3 * (32 * y + x) + c] == (7 * k + 3 * r + c * 1024 + 32 * y + x) % 256;
   CHECK(same);
+}
+
+// A data set of `batches` training batches: `train` training images and `test` test images.
+void check_counts(const Dataset& ds, int64_t batches, int64_t train, int64_t test) {
+  CHECK(ds.train_batches == batches);
+  REQUIRE(ds.train.size() == train);
+  REQUIRE(ds.test.size() == test);
 }
 
 // A tar archive written by hand: ustar headers (octal fields, checksum), data padded to 512.
@@ -136,9 +125,7 @@ TEST_CASE("the reader: a directory with some of the training batches") {
   write_bytes(d / "test_batch.bin", make_records(0, 4));
   write_bytes(d / "batches.meta.txt", {'a', '\n'});
   Dataset ds = load_cifar10(d.string());
-  CHECK(ds.train_batches == 2);
-  REQUIRE(ds.train.size() == 5);
-  REQUIRE(ds.test.size() == 4);
+  check_counts(ds, 2, 5, 4);
   check_image(ds.train, 0, 1, 0);
   check_image(ds.train, 2, 1, 2);
   check_image(ds.train, 3, 3, 0);
@@ -202,9 +189,7 @@ TEST_CASE("the reader: the distributed tarball, gzipped or not") {
   for (const char* name : {"cifar-10-binary.tar", "cifar-10-binary.tar.gz"}) {
     CAPTURE(name);
     Dataset ds = load_cifar10((d / name).string());
-    CHECK(ds.train_batches == 2);
-    REQUIRE(ds.train.size() == 6);
-    REQUIRE(ds.test.size() == 4);
+    check_counts(ds, 2, 6, 4);
     check_image(ds.train, 0, 1, 0);
     check_image(ds.train, 5, 2, 2);
     check_image(ds.test, 3, 0, 3);

@@ -10,6 +10,7 @@
 #include "../examples/common/files.h"
 #include "../examples/enwik8/bpc.h"
 #include "../examples/enwik8/corpus.h"
+#include "example_helpers.h"
 #include "helpers.h"
 #include "nn/optim.h"
 
@@ -19,30 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch() {
-  fs::path d = fs::temp_directory_path() / ("aft_test_enwik8_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
-
-void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
-  std::FILE* f = std::fopen(p.c_str(), "wb");
-  REQUIRE(f);
-  if (!b.empty()) REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
-  std::fclose(f);
-}
-
-void write_gzip(const fs::path& p, const std::vector<uint8_t>& b) {
-  gzFile g = gzopen(p.c_str(), "wb1");
-  REQUIRE(g);
-  size_t done = 0;
-  while (done < b.size()) {
-    unsigned n = static_cast<unsigned>(std::min<size_t>(b.size() - done, 1u << 30));
-    REQUIRE(gzwrite(g, b.data() + done, n) == static_cast<int>(n));
-    done += n;
-  }
-  gzclose(g);
-}
+fs::path scratch() { return scratch_dir("enwik8"); }
 
 void put16(std::vector<uint8_t>& o, uint32_t v) { o.push_back(v & 255); o.push_back((v >> 8) & 255); }
 void put32(std::vector<uint8_t>& o, uint32_t v) { put16(o, v & 0xFFFF); put16(o, v >> 16); }

@@ -3,8 +3,6 @@
 // resize geometry; determinism of augmentation per seed; the prefetching loader (every image
 // once per epoch, the same batches whatever the worker count, seeking); the model's shapes and
 // gradients at small sizes, evaluation at another size; stochastic depth; the metrics.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +15,7 @@
 #include "../examples/imagenet/loader.h"
 #include "../examples/imagenet/model.h"
 #include "../examples/imagenet/transforms.h"
+#include "example_helpers.h"
 #include "helpers.h"
 #include "nn/optim.h"
 
@@ -27,19 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("aft_test_imagenet_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
-  fs::create_directories(p.parent_path());
-  std::ofstream f(p, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  REQUIRE(f.good());
-}
+fs::path scratch(const std::string& tag) { return scratch_dir("imagenet_" + tag, true); }
 
 // A smooth colour pattern [h, w, 3] (JPEG keeps it well), varied by `seed`.
 std::vector<uint8_t> pattern(int w, int h, int seed = 0) {
@@ -413,16 +400,21 @@ TEST_CASE("loader: class folders, names, and unreadable files skipped with a rep
 TEST_CASE("loader: every image once per epoch, in the same order and content whatever the workers") {
   TinySet s("order");
   Dataset d = scan_image_folder(s.root.string(), "train");
-  auto run = [&](int workers, int prefetch) {
+  // Shuffled, augmented batches of 2 images at 12x12 (seed 42), no log.
+  auto shuffled = [] {
     LoaderConfig lc;
     lc.batch = 2;
     lc.transform.size = 12;
     lc.transform.train = true;
     lc.shuffle = true;
     lc.seed = 42;
+    lc.log = nullptr;
+    return lc;
+  };
+  auto run = [&](int workers, int prefetch) {
+    LoaderConfig lc = shuffled();
     lc.workers = workers;
     lc.prefetch = prefetch;
-    lc.log = nullptr;
     Loader l(d, lc);
     REQUIRE(l.batches_per_epoch() == 5);  // 9 files, the last batch short
     std::vector<Batch> bs;
@@ -454,13 +446,7 @@ TEST_CASE("loader: every image once per epoch, in the same order and content wha
   CHECK(ref[0].images.to_vector<float>() != ref[5].images.to_vector<float>());
 
   // Seeking gives the batch a sequential run gives at that step (resuming training).
-  LoaderConfig lc;
-  lc.batch = 2;
-  lc.transform.size = 12;
-  lc.transform.train = true;
-  lc.shuffle = true;
-  lc.seed = 42;
-  lc.log = nullptr;
+  LoaderConfig lc = shuffled();
   Loader l(d, lc);
   l.next();
   l.seek(7);

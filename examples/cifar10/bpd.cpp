@@ -2,10 +2,10 @@
 #include "bpd.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
+#include "../common/program.h"
 #include "../common/sampling.h"
 #include "autograd/tape.h"
 #include "core/format.h"
@@ -13,11 +13,7 @@
 
 namespace aft::cifar10 {
 
-namespace {
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
+using examples::now_s;
 
 Tensor intensity_logits(const Tensor& logits) {
   AFT_CHECK(logits.defined() && logits.size(-1) >= 256, "intensity_logits: expected logits [..., >= 256], got {}",

@@ -15,7 +15,6 @@
 // final LayerNorm. Training draws random training images, augments them (flip, shift) and
 // minimises the mean cross-entropy of every sub-pixel given those before it.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -23,33 +22,32 @@
 #include "../common/cli.h"
 #include "../common/lm_run.h"
 #include "../common/png.h"
+#include "../common/program.h"
 #include "aft.h"
 #include "bpd.h"
 #include "data.h"
 #include "train.h"
 #include "nn/aft_lm.h"
 #include "nn/optim.h"
-#include "nn/trainer.h"
 
 using namespace aft;
 using namespace aft::cifar10;
 
 namespace {
 
-struct Options {
-  // data and run
-  std::string data, out, device = "cpu";
-  int64_t threads = 0, seed = 1;
+// Options of every command (run directory, device, threads, seed, preset: examples/common/program.h).
+struct Options : examples::RunOptions {
+  // data
+  std::string data;
   // model
-  std::string preset = "tiny", variant = "local", bias = "factorized";
+  std::string variant = "local", bias = "factorized";
   int64_t dim = 64, layers = 2, mlp_hidden = 256, window = 256, bias_dim = 64;
   double dropout = 0.0;
   // training
-  int64_t batch = 8, micro_batch = 0, steps = 300, warmup = 30, eval_every = 100, eval_images = 64;
-  int64_t checkpoint_every = 100, log_every = 5;
-  double lr = 3e-3, min_lr_ratio = 0.1, weight_decay = 0.1, clip = 1.0, time_budget = 0;
-  std::string decay = "cosine";
-  bool resume = false, quiet = false, no_augment = false;
+  int64_t batch = 8, micro_batch = 0, eval_images = 64;
+  examples::TrainOptions train{.steps = 300, .warmup = 30, .eval_every = 100, .checkpoint_every = 100,
+                               .log_every = 5, .lr = 3e-3, .min_lr_ratio = 0.1, .weight_decay = 0.1, .clip = 1.0};
+  bool no_augment = false;
   // evaluation and sampling
   int64_t max_images = 0, eval_batch = 8, count = 16, cols = 0, samples = 2, top_k = 0, scale = 2;
   std::string images = "0-7", png;
@@ -68,31 +66,28 @@ void apply_preset(Options& o, const std::string& name) {
   o.preset = name;
   o.window = 256;
   o.bias_dim = 64;
+  examples::TrainOptions& t = o.train;
   if (name == "tiny") {
     o.dim = 64; o.layers = 2; o.mlp_hidden = 256; o.dropout = 0.0;
-    o.batch = 8; o.micro_batch = 0; o.lr = 3e-3; o.warmup = 30; o.steps = 300;
-    o.eval_every = 100; o.eval_images = 64; o.checkpoint_every = 100; o.log_every = 5;
+    o.batch = 8; o.micro_batch = 0; t.lr = 3e-3; t.warmup = 30; t.steps = 300;
+    t.eval_every = 100; o.eval_images = 64; t.checkpoint_every = 100; t.log_every = 5;
   } else if (name == "small") {
     o.dim = 256; o.layers = 8; o.mlp_hidden = 1024; o.dropout = 0.1;
-    o.batch = 32; o.micro_batch = 0; o.lr = 2e-3; o.warmup = 300; o.steps = 3000;
-    o.eval_every = 500; o.eval_images = 1000; o.checkpoint_every = 500; o.log_every = 10;
+    o.batch = 32; o.micro_batch = 0; t.lr = 2e-3; t.warmup = 300; t.steps = 3000;
+    t.eval_every = 500; o.eval_images = 1000; t.checkpoint_every = 500; t.log_every = 10;
   } else if (name == "paper") {
     o.dim = 256; o.layers = 24; o.mlp_hidden = 1024; o.dropout = 0.1;
-    o.batch = 128; o.micro_batch = 16; o.lr = 3e-3; o.warmup = 2000; o.steps = 80000;
-    o.eval_every = 2000; o.eval_images = 0; o.checkpoint_every = 1000; o.log_every = 10;
+    o.batch = 128; o.micro_batch = 16; t.lr = 3e-3; t.warmup = 2000; t.steps = 80000;
+    t.eval_every = 2000; o.eval_images = 0; t.checkpoint_every = 1000; t.log_every = 10;
   } else {
     AFT_ERROR("--preset must be tiny, small or paper, got '{}'", name);
   }
 }
 
-// The preset named on the command line (--preset X or --preset=X), applied before parsing so
-// that every other option overrides it.
+// The preset named on the command line, applied before parsing so that every other option
+// overrides it.
 void preset_from_argv(Options& o, int argc, char** argv) {
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--preset" && i + 1 < argc) apply_preset(o, argv[i + 1]);
-    else if (a.rfind("--preset=", 0) == 0) apply_preset(o, a.substr(9));
-  }
+  examples::preset_from_argv(argc, argv, [&](const std::string& p) { apply_preset(o, p); });
 }
 
 void add_run(cli::Cli& c, Options& o) {
@@ -102,7 +97,7 @@ void add_run(cli::Cli& c, Options& o) {
 }
 
 void add_data(cli::Cli& c, Options& o) {
-  c.add("--data", &o.data, "CIFAR-10 binary version: a directory with the .bin files, or cifar-10-binary.tar.gz");
+  c.add("--data", &o.data, "CIFAR-10 binary version, required: a directory with the .bin files, or cifar-10-binary.tar.gz");
 }
 
 void add_model(cli::Cli& c, Options& o) {
@@ -117,26 +112,18 @@ void add_model(cli::Cli& c, Options& o) {
   c.add("--dropout", &o.dropout, "dropout probability");
   c.add("--batch", &o.batch, "images per optimizer step");
   c.add("--micro-batch", &o.micro_batch, "images per forward/backward pass, gradients accumulated (0: --batch)");
-  c.add("--lr", &o.lr, "peak learning rate (AdamW)");
-  c.add("--weight-decay", &o.weight_decay, "AdamW weight decay on the linear layers' weights (not on embeddings, norms, biases, position biases)");
+  c.add("--lr", &o.train.lr, "peak learning rate (AdamW)");
+  c.add("--weight-decay", &o.train.weight_decay, "AdamW weight decay on the linear layers' weights (not on embeddings, norms, biases, position biases)");
   c.add("--seed", &o.seed, "seed of initialisation, batches, augmentation and dropout");
 }
 
 void add_train(cli::Cli& c, Options& o) {
-  c.add("--steps", &o.steps, "optimizer steps (in total, resumed ones included)");
-  c.add("--time", &o.time_budget, "stop after this many seconds (0: no limit)");
-  c.add("--min-lr-ratio", &o.min_lr_ratio, "final learning rate as a fraction of --lr");
-  c.add("--decay", &o.decay, "learning-rate decay after warm-up: cosine | linear | constant");
-  c.add("--warmup", &o.warmup, "linear warm-up steps");
-  c.add("--clip", &o.clip, "clip the global gradient norm (0: off)");
+  examples::add_schedule_options(c, o.train);
+  c.add("--decay", &o.train.decay, "learning-rate decay after warm-up: cosine | linear | constant");
   c.add("--no-augment", &o.no_augment, "train on the images as they are (no flip, no shift)");
-  c.add("--eval-every", &o.eval_every, "evaluate every N steps (0: at the end only)");
   c.add("--eval-images", &o.eval_images, "test images scored by each evaluation (0: all 10,000)");
   c.add("--eval-batch", &o.eval_batch, "images per forward pass when evaluating");
-  c.add("--checkpoint-every", &o.checkpoint_every, "checkpoint every N steps (0: at the end only)");
-  c.add("--log-every", &o.log_every, "a metrics row every N steps");
-  c.add("--resume", &o.resume, "continue from the run directory's checkpoint");
-  c.add("--quiet", &o.quiet, "no progress output");
+  examples::add_loop_options(c, o.train);
 }
 
 void add_sampling(cli::Cli& c, Options& o) {
@@ -152,13 +139,6 @@ nn::AFTLMConfig model_config(const Options& o) {
   return image_model_config({.variant = o.variant, .bias = o.bias, .dim = o.dim, .layers = o.layers,
                              .mlp_hidden = o.mlp_hidden, .window = o.window, .bias_dim = o.bias_dim,
                              .dropout = o.dropout});
-}
-
-std::string default_out(const Options& o) { return o.out.empty() ? "runs/cifar10-" + o.preset : o.out; }
-
-void setup(Options& o) {
-  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
-  o.out = default_out(o);
 }
 
 std::string describe(const Options& o, const nn::AFTLM& model, Device device) {
@@ -179,9 +159,9 @@ int cmd_train(int argc, char** argv) {
   add_model(c, o);
   add_train(c, o);
   if (!c.parse(argc, argv, 2)) return 0;
-  setup(o);
-  AFT_CHECK(o.batch >= 1 && o.steps >= 1 && o.micro_batch >= 0, "--batch and --steps must be >= 1");
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "cifar10");
+  const examples::TrainOptions& t = o.train;
+  AFT_CHECK(o.batch >= 1 && t.steps >= 1 && o.micro_batch >= 0, "--batch and --steps must be >= 1");
   Dataset ds = load_cifar10(o.data, true);
   std::fprintf(stderr, "data: %s\n", ds.description.c_str());
 
@@ -189,28 +169,16 @@ int cmd_train(int argc, char** argv) {
   nn::AFTLMConfig mc = model_config(o);
   nn::AFTLM model(mc, &gen);
   model.to(device);
-  nn::AdamW opt = make_optimizer(model, o.lr, o.weight_decay);
-  nn::LRSchedule sched{.base_lr = o.lr, .warmup_steps = std::min(o.warmup, o.steps), .total_steps = o.steps,
-                       .decay = nn::LRSchedule::parse_decay(o.decay), .min_lr = o.lr * o.min_lr_ratio};
+  nn::AdamW opt = make_optimizer(model, t.lr, t.weight_decay);
+  nn::LRSchedule sched = examples::lr_schedule(t);
   std::fprintf(stderr, "%s\n", describe(o, model, device).c_str());
 
-  nn::TrainerConfig tc;
-  tc.max_steps = o.steps;
-  tc.time_budget_s = o.time_budget;
-  tc.log_every = o.log_every;
-  tc.eval_every = o.eval_every;
-  tc.checkpoint_every = o.checkpoint_every;
-  tc.clip_grad_norm = o.clip;
-  tc.out_dir = o.out;
-  tc.resume = o.resume;
-  tc.unit = "images";
-  tc.title = fmt::format("cifar10 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim);
-  tc.quiet = o.quiet;
-  tc.config_json = fmt::format(
-      "{{\"model\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, \"lr\": {}, \"weight_decay\": {}, "
-      "\"augment\": {}, \"seed\": {}}}",
-      mc.to_json(), json::quote(o.preset), json::quote(ds.description), o.batch, o.lr, o.weight_decay,
-      o.no_augment ? "false" : "true", o.seed);
+  nn::TrainerConfig tc = examples::trainer_config(
+      t, o.out, "images", fmt::format("cifar10 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim),
+      fmt::format("{{\"model\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, \"lr\": {}, "
+                  "\"weight_decay\": {}, \"augment\": {}, \"seed\": {}}}",
+                  mc.to_json(), json::quote(o.preset), json::quote(ds.description), o.batch, t.lr, t.weight_decay,
+                  o.no_augment ? "false" : "true", o.seed));
   nn::Trainer trainer(model, opt, sched, gen, tc);
 
   const int64_t B = o.batch;
@@ -224,9 +192,7 @@ int cmd_train(int argc, char** argv) {
     BpdResult r = bits_per_dim(model, ds.test, device, {.batch = o.eval_batch, .max_images = o.eval_images});
     return {{"test_loss", r.nats / static_cast<double>(r.images * kDims)}, {"test_bpd", r.bpd}};
   };
-  nn::TrainResult r = trainer.fit(step, eval);
-  std::fprintf(stderr, "%s after %lld steps (%.0f s); run directory: %s\n", nn::stop_reason_name(r.reason),
-               (long long)r.step, r.seconds, o.out.c_str());
+  examples::report_training(trainer.fit(step, eval), o.out);
   return 0;
 }
 
@@ -239,8 +205,7 @@ int cmd_eval(int argc, char** argv) {
   c.add("--batch", &o.eval_batch, "images per forward pass");
   c.add("--preset", &o.preset, "names the default run directory");
   if (!c.parse(argc, argv, 2)) return 0;
-  setup(o);
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "cifar10");
   auto model = examples::load_lm(o.out, device, "cifar10");
   Dataset ds = load_cifar10(o.data, false);
   std::fprintf(stderr, "data: %s\n", ds.description.c_str());
@@ -290,9 +255,8 @@ int cmd_complete(int argc, char** argv) {
   c.add("--images", &o.images, "test images to complete: indices and ranges, e.g. 0-7,12");
   c.add("--samples", &o.samples, "completions per image");
   if (!c.parse(argc, argv, 2)) return 0;
-  setup(o);
   AFT_CHECK(o.samples >= 1 && o.samples <= 64, "--samples must be in [1, 64], got {}", o.samples);
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "cifar10");
   auto model = examples::load_lm(o.out, device, "cifar10");
   Dataset ds = load_cifar10(o.data, false);
   std::vector<int64_t> which = parse_index_list(o.images, ds.test.size());
@@ -327,9 +291,8 @@ int cmd_sample(int argc, char** argv) {
   c.add("--count", &o.count, "images to draw (together, as one batch)");
   c.add("--cols", &o.cols, "images per row of the grid (0: about square)");
   if (!c.parse(argc, argv, 2)) return 0;
-  setup(o);
   AFT_CHECK(o.count >= 1 && o.count <= 1024, "--count must be in [1, 1024], got {}", o.count);
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "cifar10");
   auto model = examples::load_lm(o.out, device, "cifar10");
   Generator gen(static_cast<uint64_t>(o.seed));
   SampleStats st;
@@ -347,9 +310,7 @@ int cmd_sample(int argc, char** argv) {
 
 // ---- bench: training images/s of this program and of the same model in PyTorch
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using examples::now_s;
 
 // Runs bench/cifar10_torch.py with the same model and batch; returns its images/s (0 on failure).
 double run_torch(const Options& o) {
@@ -358,7 +319,7 @@ double run_torch(const Options& o) {
       "--variant {} --window {} --bias {} --bias-dim {} --dropout {} --batch {} --micro-batch {} --lr {} --weight-decay {} --steps {} "
       "--warmup-steps {} --seed {} --aft-impl {}",
       o.python, o.script, num_threads(), o.dim, o.layers, o.mlp_hidden, o.variant, o.window, o.bias, o.bias_dim,
-      o.dropout, o.batch, o.micro_batch, o.lr, o.weight_decay, o.bench_steps, o.bench_warmup, o.seed, o.torch_impl);
+      o.dropout, o.batch, o.micro_batch, o.train.lr, o.train.weight_decay, o.bench_steps, o.bench_warmup, o.seed, o.torch_impl);
   std::printf("\nrunning: %s\n", cmd.c_str());
   std::fflush(stdout);
   FILE* p = popen(cmd.c_str(), "r");
@@ -394,13 +355,12 @@ int cmd_bench(int argc, char** argv) {
   c.add("--script", &o.script, "the PyTorch twin");
   c.add("--torch-impl", &o.torch_impl, "the twin's AFT-local: blocked (prefix sums + W x 2W blocks) | dense (T x T)");
   if (!c.parse(argc, argv, 2)) return 0;
-  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
   AFT_CHECK(o.bench_steps >= 1 && o.bench_warmup >= 0 && o.batch >= 1, "--steps and --batch must be >= 1");
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "cifar10");
   Generator gen(static_cast<uint64_t>(o.seed));
   nn::AFTLM model(model_config(o), &gen);
   model.to(device);
-  nn::AdamW opt = make_optimizer(model, o.lr, o.weight_decay);
+  nn::AdamW opt = make_optimizer(model, o.train.lr, o.train.weight_decay);
   std::printf("aft: %s, batch %lld\n", describe(o, model, device).c_str(), (long long)o.batch);
   // Random images, augmented like training batches.
   Images data;
@@ -419,7 +379,7 @@ int cmd_bench(int argc, char** argv) {
     std::vector<int64_t> idx = randint(0, data.size(), {o.batch}, kInt64, &gen).to_vector<int64_t>();
     Batch b = make_batch(data, idx, &gen);
     double loss = train_batch(model, b, o.batch, o.micro_batch, device);  // reads the loss: a sync
-    if (o.clip > 0) nn::clip_grad_norm(model.parameters(), o.clip);
+    if (o.train.clip > 0) nn::clip_grad_norm(model.parameters(), o.train.clip);
     opt.step();
     opt.zero_grad();
     std::printf("  step %lld: loss %.4f, %.3f s%s\n", (long long)s, loss, now_s() - t0,
@@ -439,36 +399,24 @@ int cmd_bench(int argc, char** argv) {
   return 0;
 }
 
-int usage(int code) {
-  std::printf(
-      "usage: cifar10 <command> [options]\n"
-      "An autoregressive AFT model of CIFAR-10 images: 3,072 sub-pixels per image, each a 256-way class.\n\n"
-      "commands:\n"
-      "  train     train a model (--data: the CIFAR-10 binary directory or cifar-10-binary.tar.gz)\n"
-      "  eval      bits per dimension on the test set, and per channel\n"
-      "  complete  sample the bottom halves of test images; a PNG of originals beside completions\n"
-      "  sample    unconditional samples as a PNG grid\n"
-      "  bench     training images/s, with --torch beside the same model in PyTorch\n\n"
-      "Run `cifar10 <command> --help` for its options.\n");
-  return code;
-}
+const char* const kUsage =
+    "usage: cifar10 <command> [options]\n"
+    "An autoregressive AFT model of CIFAR-10 images: 3,072 sub-pixels per image, each a 256-way class.\n\n"
+    "commands:\n"
+    "  train     train a model (--data: the CIFAR-10 binary directory or cifar-10-binary.tar.gz)\n"
+    "  eval      bits per dimension on the test set, and per channel\n"
+    "  complete  sample the bottom halves of test images; a PNG of originals beside completions\n"
+    "  sample    unconditional samples as a PNG grid\n"
+    "  bench     training images/s, with --torch beside the same model in PyTorch\n\n"
+    "Run `cifar10 <command> --help` for its options.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return usage(2);
-  std::string cmd = argv[1];
-  try {
-    if (cmd == "train") return cmd_train(argc, argv);
-    if (cmd == "eval") return cmd_eval(argc, argv);
-    if (cmd == "complete") return cmd_complete(argc, argv);
-    if (cmd == "sample") return cmd_sample(argc, argv);
-    if (cmd == "bench") return cmd_bench(argc, argv);
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") return usage(0);
-    std::fprintf(stderr, "cifar10: unknown command '%s'\n", cmd.c_str());
-    return usage(2);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "cifar10 %s: error: %s\n", cmd.c_str(), e.what());
-    return 1;
-  }
+  return examples::run_program(argc, argv, "cifar10", kUsage,
+                               {{"train", cmd_train},
+                                {"eval", cmd_eval},
+                                {"complete", cmd_complete},
+                                {"sample", cmd_sample},
+                                {"bench", cmd_bench}});
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "../common/lm_run.h"
 #include "bpd.h"
 #include "core/format.h"
 #include "ops/ops.h"
@@ -10,18 +11,13 @@
 namespace aft::cifar10 {
 
 nn::AFTLMConfig image_model_config(const ModelOptions& m) {
-  AFT_CHECK(m.variant == "local" || m.variant == "full" || m.variant == "simple",
-            "--variant must be local, full or simple, got '{}'", m.variant);
-  AFT_CHECK(m.bias == "factorized" || m.bias == "full", "--bias must be factorized or full, got '{}'", m.bias);
   nn::AFTLMConfig c;
   c.vocab = kVocab;
   c.context = kDims;
   c.dim = m.dim;
   c.layers = m.layers;
   c.mlp_hidden = m.mlp_hidden;
-  c.mixer.variant = m.variant;
-  c.mixer.window = m.window;
-  c.mixer.bias = {m.bias == "full" ? nn::BiasKind::Full : nn::BiasKind::Factorized, m.bias_dim};
+  c.mixer = examples::lm_mixer(m.variant, m.window, m.bias, m.bias_dim);
   c.dropout = m.dropout;
   c.period = 3;
   return c;

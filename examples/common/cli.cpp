@@ -62,8 +62,9 @@ Cli::Opt* Cli::find(const std::string& name) {
 std::string Cli::help() const {
   std::string s = fmt::format("usage: {} [options]\n{}\n\noptions:\n", program_, description_);
   for (const auto& o : opts_) {
-    std::string left = o.name + (o.kind.empty() ? "" : " " + o.kind);
-    s += fmt::format("  {:<24} {} (default: {})\n", left, o.help, o.show());
+    std::string left = o.name + (o.kind.empty() ? "" : " " + o.kind), value = o.show();
+    // An empty default (a path the program fills in or requires) is left to the help text.
+    s += fmt::format("  {:<24} {}{}\n", left, o.help, value.empty() ? "" : " (default: " + value + ")");
   }
   s += fmt::format("  {:<24} {}\n", "--help", "print this help");
   return s;

@@ -3,7 +3,7 @@
 //   Cli cli("enwik8 train", "Trains a character-level AFT language model.");
 //   int64_t steps = 1000;
 //   cli.add("--steps", &steps, "optimizer steps");
-//   cli.parse(argc, argv, first);    // --help prints every option with its default
+//   cli.parse(argc, argv, first);    // --help prints every option with its default (if not empty)
 //
 // Options take a value (--steps 100 or --steps=100), except bools, which are flags
 // (--causal) or take true/false. Unknown options and malformed values are errors that name the

@@ -1,6 +1,6 @@
-// examples/common/lm_run.h: loading the model of a run directory written by an example
-// program's `train` (an nn::AFTLM whose configuration is in the checkpoint's "aft.config"
-// metadata, under "model"), for its eval / sample commands.
+// examples/common/lm_run.h: the AFT language model (nn::AFTLM) of the programs that model
+// sequences of bytes or sub-pixels (enwik8, cifar10): its mixer from the command line, and the
+// model of a run directory (examples/common/run_dir.h) for their eval / sample commands.
 #pragma once
 
 #include <memory>
@@ -9,6 +9,10 @@
 #include "nn/aft_lm.h"
 
 namespace aft::examples {
+
+// The mixer of --variant (local | full | simple), --window, --bias (factorized | full) and
+// --bias-dim; aft::Error naming the option for an unknown variant or bias.
+nn::MixerConfig lm_mixer(const std::string& variant, int64_t window, const std::string& bias, int64_t bias_dim);
 
 // The model configuration saved in <out>/checkpoint.safetensors. `program` names the program in
 // the error when there is no checkpoint ("run `<program> train --out <out>` first").

@@ -2,21 +2,17 @@
 #include "bpc.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <numeric>
 
+#include "../common/program.h"
 #include "autograd/tape.h"
 #include "core/format.h"
 #include "ops/ops.h"
 
 namespace aft::enwik8 {
 
-namespace {
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
+using examples::now_s;
 
 BpcResult bits_per_char(const std::function<Tensor(const Tensor&)>& forward, int64_t context,
                         std::span<const uint8_t> bytes, Device device, BpcOptions opt) {

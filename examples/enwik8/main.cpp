@@ -16,32 +16,30 @@
 
 #include "../common/cli.h"
 #include "../common/lm_run.h"
+#include "../common/program.h"
 #include "aft.h"
 #include "bpc.h"
 #include "corpus.h"
 #include "nn/aft_lm.h"
-#include "nn/checkpoint.h"
 #include "nn/optim.h"
-#include "nn/trainer.h"
 
 using namespace aft;
 
 namespace {
 
-struct Options {
+// Options of every command (run directory, device, threads, seed, preset: examples/common/program.h).
+struct Options : examples::RunOptions {
   // data
   std::string data, dataset = "auto";
   // model
-  std::string preset = "tiny", variant = "local", bias = "factorized";
+  std::string variant = "local", bias = "factorized";
   int64_t context = 128, dim = 128, layers = 4, mlp_hidden = 512, window = 32, bias_dim = 32;
   bool tie = false;
   double dropout = 0.0;
   // training
-  int64_t batch = 16, steps = 2000, warmup = 100, eval_every = 250, eval_bytes = 65536;
-  int64_t checkpoint_every = 500, log_every = 10, seed = 1, threads = 0;
-  double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1, clip = 1.0, time_budget = 0;
-  std::string device = "cpu", out, decay = "cosine";
-  bool resume = false, quiet = false;
+  int64_t batch = 16, eval_bytes = 65536;
+  examples::TrainOptions train{.steps = 2000, .warmup = 100, .eval_every = 250, .checkpoint_every = 500,
+                               .log_every = 10, .lr = 2e-3, .min_lr_ratio = 0.1, .weight_decay = 0.1, .clip = 1.0};
   // evaluation and sampling
   std::string split = "valid", prompt = "The ";
   int64_t stride = 0, max_bytes = 0, length = 400, top_k = 0, eval_batch = 8;
@@ -53,18 +51,19 @@ struct Options {
 // d' = 256, weight decay 0.5, batch 128, AdamW lr 3e-3 with warm-up, dropout 0.1).
 void apply_preset(Options& o, const std::string& name) {
   o.preset = name;
+  examples::TrainOptions& t = o.train;
   if (name == "tiny") {
     o.context = 128; o.dim = 128; o.layers = 4; o.mlp_hidden = 512; o.window = 32; o.bias_dim = 32;
-    o.batch = 16; o.lr = 2e-3; o.warmup = 100; o.steps = 2000; o.weight_decay = 0.1; o.dropout = 0.0;
-    o.eval_every = 250; o.eval_bytes = 65536;
+    o.batch = 16; t.lr = 2e-3; t.warmup = 100; t.steps = 2000; t.weight_decay = 0.1; o.dropout = 0.0;
+    t.eval_every = 250; o.eval_bytes = 65536;
   } else if (name == "small") {
     o.context = 512; o.dim = 512; o.layers = 8; o.mlp_hidden = 2048; o.window = 32; o.bias_dim = 128;
-    o.batch = 32; o.lr = 1e-3; o.warmup = 500; o.steps = 20000; o.weight_decay = 0.1; o.dropout = 0.1;
-    o.eval_every = 1000; o.eval_bytes = 1 << 20;
+    o.batch = 32; t.lr = 1e-3; t.warmup = 500; t.steps = 20000; t.weight_decay = 0.1; o.dropout = 0.1;
+    t.eval_every = 1000; o.eval_bytes = 1 << 20;
   } else if (name == "paper") {
     o.context = 1024; o.dim = 256; o.layers = 24; o.mlp_hidden = 1024; o.window = 32; o.bias_dim = 256;
-    o.batch = 128; o.lr = 3e-3; o.warmup = 2000; o.steps = 100000; o.weight_decay = 0.5; o.dropout = 0.1;
-    o.eval_every = 2000; o.eval_bytes = 1 << 20;
+    o.batch = 128; t.lr = 3e-3; t.warmup = 2000; t.steps = 100000; t.weight_decay = 0.5; o.dropout = 0.1;
+    t.eval_every = 2000; o.eval_bytes = 1 << 20;
   } else {
     AFT_ERROR("--preset must be tiny, small or paper, got '{}'", name);
   }
@@ -73,7 +72,7 @@ void apply_preset(Options& o, const std::string& name) {
 void add_common(cli::Cli& c, Options& o) {
   c.add("--data", &o.data, "a byte file (raw, .gz or .zip); empty: the embedded corpus");
   c.add("--dataset", &o.dataset, "auto | enwik8 (must be the 100,000,000-byte file) | bytes (90/5/5 split)");
-  c.add("--out", &o.out, "run directory (checkpoint, metrics, curves)");
+  c.add("--out", &o.out, "run directory (checkpoint, metrics, curves); default runs/enwik8-<preset>");
   c.add("--device", &o.device, "cpu or cuda[:N]");
   c.add("--threads", &o.threads, "CPU threads (0: AFT_NUM_THREADS or all cores)");
 }
@@ -91,21 +90,13 @@ void add_model_and_train(cli::Cli& c, Options& o) {
   c.add("--tie", &o.tie, "tie the output projection to the byte embedding");
   c.add("--dropout", &o.dropout, "dropout probability");
   c.add("--batch", &o.batch, "sequences per step");
-  c.add("--steps", &o.steps, "optimizer steps (in total, resumed ones included)");
-  c.add("--time", &o.time_budget, "stop after this many seconds (0: no limit)");
-  c.add("--lr", &o.lr, "peak learning rate (AdamW)");
-  c.add("--min-lr-ratio", &o.min_lr_ratio, "final learning rate as a fraction of --lr");
-  c.add("--decay", &o.decay, "learning-rate decay after warm-up: cosine | linear | constant");
-  c.add("--warmup", &o.warmup, "linear warm-up steps");
-  c.add("--weight-decay", &o.weight_decay, "AdamW weight decay (not on norms, biases, position biases)");
-  c.add("--clip", &o.clip, "clip the global gradient norm (0: off)");
+  examples::add_schedule_options(c, o.train);
+  c.add("--lr", &o.train.lr, "peak learning rate (AdamW)");
+  c.add("--decay", &o.train.decay, "learning-rate decay after warm-up: cosine | linear | constant");
+  c.add("--weight-decay", &o.train.weight_decay, "AdamW weight decay (not on norms, biases, position biases)");
   c.add("--seed", &o.seed, "seed of initialisation, batches and dropout");
-  c.add("--eval-every", &o.eval_every, "evaluate every N steps (0: at the end only)");
   c.add("--eval-bytes", &o.eval_bytes, "bytes of the validation split scored by each evaluation (0: all)");
-  c.add("--checkpoint-every", &o.checkpoint_every, "checkpoint every N steps (0: at the end only)");
-  c.add("--log-every", &o.log_every, "a metrics row every N steps");
-  c.add("--resume", &o.resume, "continue from the run directory's checkpoint");
-  c.add("--quiet", &o.quiet, "no progress output");
+  examples::add_loop_options(c, o.train);
 }
 
 nn::AFTLMConfig model_config(const Options& o) {
@@ -115,14 +106,9 @@ nn::AFTLMConfig model_config(const Options& o) {
   c.dim = o.dim;
   c.layers = o.layers;
   c.mlp_hidden = o.mlp_hidden;
-  c.mixer.variant = o.variant;
-  c.mixer.window = o.window;
-  AFT_CHECK(o.bias == "factorized" || o.bias == "full", "--bias must be factorized or full, got '{}'", o.bias);
-  c.mixer.bias = {o.bias == "full" ? nn::BiasKind::Full : nn::BiasKind::Factorized, o.bias_dim};
+  c.mixer = examples::lm_mixer(o.variant, o.window, o.bias, o.bias_dim);
   c.dropout = o.dropout;
   c.tie_embeddings = o.tie;
-  AFT_CHECK(o.variant == "local" || o.variant == "full" || o.variant == "simple",
-            "--variant must be local, full or simple, got '{}'", o.variant);
   return c;
 }
 
@@ -132,56 +118,38 @@ enwik8::Corpus load(const Options& o) {
   return c;
 }
 
-std::string default_out(const Options& o) { return "runs/enwik8-" + o.preset; }
-
-// The model of a run directory, on `device`, in eval mode (examples/common/lm_run.h).
-std::shared_ptr<nn::AFTLM> load_model(const std::string& out, Device device) {
-  return examples::load_lm(out, device, "enwik8");
-}
-
 int cmd_train(int argc, char** argv) {
   Options o;
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--preset") apply_preset(o, argv[i + 1]);
+  examples::preset_from_argv(argc, argv, [&](const std::string& p) { apply_preset(o, p); });
   cli::Cli c("enwik8 train", "Trains a character-level AFT language model.");
   add_common(c, o);
   add_model_and_train(c, o);
   if (!c.parse(argc, argv, 2)) return 0;
-  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
-  if (o.out.empty()) o.out = default_out(o);
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "enwik8");
+  const examples::TrainOptions& t = o.train;
   enwik8::Corpus corpus = load(o);
   std::span<const uint8_t> train = corpus.split("train"), valid = corpus.split("valid");
   AFT_CHECK(static_cast<int64_t>(train.size()) > o.context + 1,
             "the training split ({} bytes) is shorter than the context + 1 ({})", train.size(), o.context + 1);
-  AFT_CHECK(o.batch >= 1 && o.steps >= 1, "--batch and --steps must be >= 1");
+  AFT_CHECK(o.batch >= 1 && t.steps >= 1, "--batch and --steps must be >= 1");
 
   Generator gen(static_cast<uint64_t>(o.seed));
   nn::AFTLMConfig mc = model_config(o);
   nn::AFTLM model(mc, &gen);
   model.to(device);
-  nn::AdamW opt(nn::make_param_groups(model, o.weight_decay), {.lr = o.lr, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.weight_decay});
-  nn::LRSchedule sched{.base_lr = o.lr, .warmup_steps = std::min(o.warmup, o.steps), .total_steps = o.steps,
-                       .decay = nn::LRSchedule::parse_decay(o.decay), .min_lr = o.lr * o.min_lr_ratio};
+  nn::AdamW opt(nn::make_param_groups(model, t.weight_decay),
+                {.lr = t.lr, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = t.weight_decay});
+  nn::LRSchedule sched = examples::lr_schedule(t);
   std::fprintf(stderr, "model: AFT-%s, %lld layers, width %lld, context %lld, %lld parameters, device %s, %d threads\n",
                o.variant.c_str(), (long long)o.layers, (long long)o.dim, (long long)o.context,
                (long long)model.num_parameters(), to_string(device).c_str(), num_threads());
 
-  nn::TrainerConfig tc;
-  tc.max_steps = o.steps;
-  tc.time_budget_s = o.time_budget;
-  tc.log_every = o.log_every;
-  tc.eval_every = o.eval_every;
-  tc.checkpoint_every = o.checkpoint_every;
-  tc.clip_grad_norm = o.clip;
-  tc.out_dir = o.out;
-  tc.resume = o.resume;
-  tc.unit = "tokens";
-  tc.title = fmt::format("enwik8 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim);
-  tc.quiet = o.quiet;
-  tc.config_json = fmt::format(
-      "{{\"model\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, \"lr\": {}, \"weight_decay\": {}, \"seed\": {}}}",
-      mc.to_json(), json::quote(o.preset), json::quote(corpus.description), o.batch, o.lr, o.weight_decay, o.seed);
+  nn::TrainerConfig tc = examples::trainer_config(
+      t, o.out, "tokens", fmt::format("enwik8 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim),
+      fmt::format("{{\"model\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, \"lr\": {}, "
+                  "\"weight_decay\": {}, \"seed\": {}}}",
+                  mc.to_json(), json::quote(o.preset), json::quote(corpus.description), o.batch, t.lr, t.weight_decay,
+                  o.seed));
   nn::Trainer trainer(model, opt, sched, gen, tc);
 
   const int64_t B = o.batch, T = o.context;
@@ -204,9 +172,7 @@ int cmd_train(int argc, char** argv) {
                                                                         .max_bytes = o.eval_bytes});
     return {{"valid_bpc", r.bpc}};
   };
-  nn::TrainResult r = trainer.fit(step, eval);
-  std::fprintf(stderr, "%s after %lld steps (%.0f s); run directory: %s\n", nn::stop_reason_name(r.reason),
-               (long long)r.step, r.seconds, o.out.c_str());
+  examples::report_training(trainer.fit(step, eval), o.out);
   return 0;
 }
 
@@ -220,10 +186,8 @@ int cmd_eval(int argc, char** argv) {
   c.add("--batch", &o.eval_batch, "windows per forward pass");
   c.add("--preset", &o.preset, "names the default run directory");
   if (!c.parse(argc, argv, 2)) return 0;
-  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
-  if (o.out.empty()) o.out = default_out(o);
-  Device device = parse_device(o.device.c_str());
-  auto model = load_model(o.out, device);
+  Device device = examples::setup_run(o, "enwik8");
+  auto model = examples::load_lm(o.out, device, "enwik8");
   enwik8::Corpus corpus = load(o);
   int64_t T = model->config().context;
   enwik8::BpcResult r = enwik8::bits_per_char(*model, corpus.split(o.split), device,
@@ -247,10 +211,8 @@ int cmd_sample(int argc, char** argv) {
   if (!c.parse(argc, argv, 2)) return 0;
   AFT_CHECK(o.temperature > 0, "--temperature must be > 0, got {}", o.temperature);
   AFT_CHECK(o.top_k >= 0 && o.top_k <= 256, "--top-k must be in [0, 256], got {}", o.top_k);
-  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
-  if (o.out.empty()) o.out = default_out(o);
-  Device device = parse_device(o.device.c_str());
-  auto model = load_model(o.out, device);
+  Device device = examples::setup_run(o, "enwik8");
+  auto model = examples::load_lm(o.out, device, "enwik8");
   Generator gen(static_cast<uint64_t>(o.seed));
   enwik8::SampleStats st = enwik8::sample(*model, o.prompt, o.length, o.temperature, o.top_k, device, gen, stdout);
   std::fprintf(stderr, "\n[%lld bytes in %.2f s: %.0f bytes/s]\n", (long long)st.generated, st.seconds,
@@ -258,32 +220,18 @@ int cmd_sample(int argc, char** argv) {
   return 0;
 }
 
-int usage(int code) {
-  std::printf(
-      "usage: enwik8 <command> [options]\n"
-      "A character-level AFT language model: bytes in, the next byte's distribution out.\n\n"
-      "commands:\n"
-      "  train    train a model (default data: the corpus embedded in this program)\n"
-      "  eval     bits per character on the validation or test split\n"
-      "  sample   generate text from a prompt\n\n"
-      "Run `enwik8 <command> --help` for its options.\n");
-  return code;
-}
+const char* const kUsage =
+    "usage: enwik8 <command> [options]\n"
+    "A character-level AFT language model: bytes in, the next byte's distribution out.\n\n"
+    "commands:\n"
+    "  train    train a model (default data: the corpus embedded in this program)\n"
+    "  eval     bits per character on the validation or test split\n"
+    "  sample   generate text from a prompt\n\n"
+    "Run `enwik8 <command> --help` for its options.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return usage(2);
-  std::string cmd = argv[1];
-  try {
-    if (cmd == "train") return cmd_train(argc, argv);
-    if (cmd == "eval") return cmd_eval(argc, argv);
-    if (cmd == "sample") return cmd_sample(argc, argv);
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") return usage(0);
-    std::fprintf(stderr, "enwik8: unknown command '%s'\n", cmd.c_str());
-    return usage(2);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "enwik8 %s: error: %s\n", cmd.c_str(), e.what());
-    return 1;
-  }
+  return examples::run_program(argc, argv, "enwik8", kUsage,
+                               {{"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample}});
 }

@@ -58,11 +58,16 @@ void on_progress(j_common_ptr c) {
   }
 }
 
-void init_errors(ErrorManager& e) {
+// Zeroes a libjpeg (de)compressor, so that destroying it before its creation is harmless, and
+// gives it our error handlers. Called before the caller's setjmp.
+template <class JpegStruct>
+void init_errors(JpegStruct& c, ErrorManager& e) {
+  std::memset(&c, 0, sizeof c);
   std::memset(&e, 0, sizeof e);
   jpeg_std_error(&e.pub);
   e.pub.error_exit = on_error_exit;
   e.pub.emit_message = on_emit_message;
+  c.err = &e.pub;
 }
 
 [[noreturn]] void fail(const std::string& what, const char* message) {
@@ -91,6 +96,19 @@ bool check_header(const jpeg_decompress_struct& c, J_COLOR_SPACE* out, char* msg
   }
 }
 
+// Creates the decompressor on the file's bytes and reads the header; an error longjmps to the
+// caller's setjmp. With `progress` (decoding), also bounds the memory and the progressive scans.
+void read_header(jpeg_decompress_struct& c, const uint8_t* data, size_t size, jpeg_progress_mgr* progress) {
+  jpeg_create_decompress(&c);
+  if (progress) {
+    c.mem->max_memory_to_use = 1L << 30;
+    progress->progress_monitor = on_progress;
+    c.progress = progress;
+  }
+  jpeg_mem_src(&c, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&c, TRUE);
+}
+
 }  // namespace
 
 int scaled_size(int full, int scale_num) { return static_cast<int>((static_cast<int64_t>(full) * scale_num + 7) / 8); }
@@ -104,17 +122,13 @@ int choose_dct_scale(double region_w, double region_h, int out_w, int out_h) {
 JpegInfo read_jpeg_info(const uint8_t* data, size_t size, const std::string& what) {
   AFT_CHECK(size > 0, "{}: cannot decode JPEG: empty file", what);
   jpeg_decompress_struct c;
-  std::memset(&c, 0, sizeof c);  // so that destroying it before creation is harmless
   ErrorManager err;
-  init_errors(err);
-  c.err = &err.pub;
+  init_errors(c, err);
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&c);
     fail(what, err.message);
   }
-  jpeg_create_decompress(&c);
-  jpeg_mem_src(&c, data, static_cast<unsigned long>(size));
-  jpeg_read_header(&c, TRUE);
+  read_header(c, data, size, nullptr);
   JpegInfo info{static_cast<int>(c.image_width), static_cast<int>(c.image_height), c.num_components};
   J_COLOR_SPACE out;
   bool ok = check_header(c, &out, err.message, sizeof err.message);
@@ -129,21 +143,14 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const std::string& wh
   DecodeResult r;
   std::vector<uint8_t> row;  // one CMYK scanline
   jpeg_decompress_struct c;
-  std::memset(&c, 0, sizeof c);
   jpeg_progress_mgr progress{};
   ErrorManager err;
-  init_errors(err);
-  c.err = &err.pub;
+  init_errors(c, err);
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&c);
     fail(what, err.message);
   }
-  jpeg_create_decompress(&c);
-  c.mem->max_memory_to_use = 1L << 30;
-  progress.progress_monitor = on_progress;
-  c.progress = &progress;
-  jpeg_mem_src(&c, data, static_cast<unsigned long>(size));
-  jpeg_read_header(&c, TRUE);
+  read_header(c, data, size, &progress);
   J_COLOR_SPACE out_space = JCS_UNKNOWN;
   if (!check_header(c, &out_space, err.message, sizeof err.message)) std::longjmp(err.jump, 1);
   r.info = {static_cast<int>(c.image_width), static_cast<int>(c.image_height), c.num_components};
@@ -189,10 +196,8 @@ std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, i
   unsigned char* buf = nullptr;
   unsigned long len = 0;
   jpeg_compress_struct c;
-  std::memset(&c, 0, sizeof c);
   ErrorManager err;
-  init_errors(err);
-  c.err = &err.pub;
+  init_errors(c, err);
   if (setjmp(err.jump)) {
     jpeg_destroy_compress(&c);
     std::free(buf);

@@ -12,41 +12,39 @@
 // depth. The loss is the mean label-smoothed cross-entropy of the batch. docs/imagenet.md has
 // the data layout, the presets and the outputs.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include "../common/cli.h"
 #include "../common/files.h"
+#include "../common/program.h"
+#include "../common/run_dir.h"
 #include "aft.h"
 #include "evaluate.h"
 #include "loader.h"
 #include "model.h"
-#include "nn/checkpoint.h"
 #include "nn/metrics.h"
 #include "nn/optim.h"
-#include "nn/trainer.h"
 
 using namespace aft;
 using namespace aft::imagenet;
 
 namespace {
 
-struct Options {
+// Options of every command (run directory, device, threads, seed, preset: examples/common/program.h).
+struct Options : examples::RunOptions {
   // data
   std::string data, train_split = "train", val_split = "val";
   bool synthetic = false;
   int64_t workers = 2, prefetch = 4;
   // model
-  std::string preset = "tiny";
   ModelConfig model;
-  // training
-  int64_t batch = 64, steps = 1000, epochs = 0, warmup = 100, eval_every = 250, eval_images = 0;
-  int64_t checkpoint_every = 250, log_every = 10, seed = 1, threads = 0;
-  double lr = 1e-3, min_lr_ratio = 0.01, weight_decay = 0.05, label_smoothing = 0.1, clip = 0, time_budget = 0;
-  std::string device = "cpu", out;
-  bool resume = false, quiet = false;
+  // training (the learning rate decays along a cosine after the warm-up)
+  int64_t batch = 64, epochs = 0, eval_images = 0;
+  double label_smoothing = 0.1;
+  examples::TrainOptions train{.steps = 1000, .warmup = 100, .eval_every = 250, .checkpoint_every = 250,
+                               .log_every = 10, .lr = 1e-3, .min_lr_ratio = 0.01, .weight_decay = 0.05, .clip = 0};
   // evaluation and prediction
   std::string split = "val";
   int64_t image_size = 0, top = 5, max_images = 0;
@@ -58,25 +56,26 @@ struct Options {
 void apply_preset(Options& o, const std::string& name) {
   o.preset = name;
   ModelConfig& m = o.model;
+  examples::TrainOptions& t = o.train;
   m.variant = "conv";
   m.mlp_ratio = 4;
   m.drop_path = 0.1;
   if (name == "tiny") {
     m.image_size = 64; m.patch = 8; m.dim = 128; m.layers = 4; m.heads = 8; m.kernel = 5;
-    o.batch = 64; o.lr = 1e-3; o.warmup = 50; o.steps = 600; o.eval_every = 200; o.checkpoint_every = 200;
+    o.batch = 64; t.lr = 1e-3; t.warmup = 50; t.steps = 600; t.eval_every = 200; t.checkpoint_every = 200;
   } else if (name == "deit-tiny") {
     m.image_size = 224; m.patch = 16; m.dim = 192; m.layers = 12; m.heads = 32; m.kernel = 11;
-    o.batch = 256; o.lr = 5e-4 * 256 / 512; o.warmup = 100; o.steps = 5000; o.eval_every = 500; o.checkpoint_every = 500;
+    o.batch = 256; t.lr = 5e-4 * 256 / 512; t.warmup = 100; t.steps = 5000; t.eval_every = 500; t.checkpoint_every = 500;
   } else if (name == "deit-small") {
     m.image_size = 224; m.patch = 16; m.dim = 384; m.layers = 12; m.heads = 16; m.kernel = 11;
-    o.batch = 256; o.lr = 5e-4 * 256 / 512; o.warmup = 100; o.steps = 5000; o.eval_every = 500; o.checkpoint_every = 500;
+    o.batch = 256; t.lr = 5e-4 * 256 / 512; t.warmup = 100; t.steps = 5000; t.eval_every = 500; t.checkpoint_every = 500;
   } else {
     AFT_ERROR("--preset must be tiny, deit-tiny or deit-small, got '{}'", name);
   }
 }
 
 void add_common(cli::Cli& c, Options& o) {
-  c.add("--out", &o.out, "run directory (checkpoint, metrics, curves, evaluation files)");
+  c.add("--out", &o.out, "run directory (checkpoint, metrics, curves, evaluation files); default runs/imagenet-<preset>");
   c.add("--device", &o.device, "cpu or cuda[:N]");
   c.add("--threads", &o.threads, "CPU threads of the model (0: AFT_NUM_THREADS or all cores)");
 }
@@ -88,7 +87,7 @@ void add_loader(cli::Cli& c, Options& o) {
 
 void add_train(cli::Cli& c, Options& o) {
   ModelConfig& m = o.model;
-  c.add("--data", &o.data, "data root holding train/<class>/*.JPEG and val/<class>/*.JPEG");
+  c.add("--data", &o.data, "data root holding train/<class>/*.JPEG and val/<class>/*.JPEG (required unless --synthetic)");
   c.add("--train-split", &o.train_split, "training folder under the root");
   c.add("--val-split", &o.val_split, "validation folder under the root");
   c.add("--synthetic", &o.synthetic, "random images and labels instead of --data (to time the model alone)");
@@ -105,28 +104,14 @@ void add_train(cli::Cli& c, Options& o) {
   c.add("--bias", &m.bias, "AFT-full position bias: full | factorized");
   c.add("--bias-dim", &m.bias_dim, "AFT-full: d' of a factorised bias");
   c.add("--batch", &o.batch, "images per step");
-  c.add("--steps", &o.steps, "optimizer steps (in total, resumed ones included)");
   c.add("--epochs", &o.epochs, "if > 0: train this many epochs (sets --steps)");
-  c.add("--time", &o.time_budget, "stop after this many seconds (0: no limit)");
-  c.add("--lr", &o.lr, "peak learning rate (AdamW)");
-  c.add("--min-lr-ratio", &o.min_lr_ratio, "final learning rate as a fraction of --lr");
-  c.add("--warmup", &o.warmup, "linear warm-up steps");
-  c.add("--weight-decay", &o.weight_decay, "AdamW weight decay (not on norms, biases, AFT kernels, embeddings)");
+  examples::add_schedule_options(c, o.train);
+  c.add("--lr", &o.train.lr, "peak learning rate (AdamW)");
+  c.add("--weight-decay", &o.train.weight_decay, "AdamW weight decay (not on norms, biases, AFT kernels, embeddings)");
   c.add("--label-smoothing", &o.label_smoothing, "label smoothing of the cross-entropy");
-  c.add("--clip", &o.clip, "clip the global gradient norm (0: off)");
   c.add("--seed", &o.seed, "seed of initialisation, data order, augmentation and stochastic depth");
-  c.add("--eval-every", &o.eval_every, "evaluate every N steps (0: at the end only)");
   c.add("--eval-images", &o.eval_images, "validation images per evaluation, spread over the classes (0: all)");
-  c.add("--checkpoint-every", &o.checkpoint_every, "checkpoint every N steps (0: at the end only)");
-  c.add("--log-every", &o.log_every, "a metrics row every N steps");
-  c.add("--resume", &o.resume, "continue from the run directory's checkpoint");
-  c.add("--quiet", &o.quiet, "no progress output");
-}
-
-std::string default_out(const Options& o) { return "runs/imagenet-" + o.preset; }
-
-void set_threads(const Options& o) {
-  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
+  examples::add_loop_options(c, o.train);
 }
 
 std::string json_strings(const std::vector<std::string>& v) {
@@ -143,20 +128,13 @@ struct Run {
 };
 
 Run read_run(const std::string& out) {
-  nn::RunPaths paths(out);
-  AFT_CHECK(std::filesystem::exists(paths.checkpoint), "{}: no checkpoint here (run `imagenet train --out {}` first)",
-            out, out);
-  nn::SafetensorsFile f = nn::load_safetensors(paths.checkpoint);
-  auto it = f.metadata.find("aft.config");
-  AFT_CHECK(it != f.metadata.end(), "{}: the checkpoint has no configuration", paths.checkpoint);
-  json::Value cfg = json::parse(it->second, paths.checkpoint);
+  json::Value cfg = examples::read_run_config(out, "imagenet");
+  const std::string path = nn::RunPaths(out).checkpoint;
   Run r;
-  const json::Value* model = cfg.find("model");
-  AFT_CHECK(model != nullptr, "{}: the configuration has no \"model\" entry", paths.checkpoint);
-  r.model = ModelConfig::from_json(*model);
+  r.model = ModelConfig::from_json(*cfg.find("model"));
   auto strings = [&](const char* key) {
     const json::Value* v = cfg.find(key);
-    AFT_CHECK(v && v->is_array(), "{}: the configuration has no \"{}\" list", paths.checkpoint, key);
+    AFT_CHECK(v && v->is_array(), "{}: the configuration has no \"{}\" list", path, key);
     std::vector<std::string> s;
     for (const auto& x : v->items) s.push_back(x.text);
     return s;
@@ -164,16 +142,14 @@ Run read_run(const std::string& out) {
   r.classes = strings("classes");
   r.names = strings("names");
   AFT_CHECK(static_cast<int64_t>(r.classes.size()) == r.model.classes && r.names.size() == r.classes.size(),
-            "{}: {} class names for a model of {} classes", paths.checkpoint, r.classes.size(), r.model.classes);
+            "{}: {} class names for a model of {} classes", path, r.classes.size(), r.model.classes);
   if (const json::Value* d = cfg.find("data"); d && d->is_string()) r.data = d->text;
   return r;
 }
 
 std::shared_ptr<ImageAFT> load_model(const std::string& out, const Run& run, Device device) {
   auto model = std::make_shared<ImageAFT>(run.model);
-  nn::load_checkpoint(nn::RunPaths(out).checkpoint, *model, nullptr);
-  model->to(device);
-  model->eval();
+  examples::load_run_weights(out, *model, device);
   return model;
 }
 
@@ -191,14 +167,16 @@ Dataset spread_subset(const Dataset& d, int64_t n) {
   return s;
 }
 
-LoaderConfig eval_loader_config(const Options& o, int64_t size, int64_t batch, int64_t n) {
+// Batches of `batch` images at size x size, decoded by --workers threads, --prefetch batches
+// ahead; for evaluation (train false): one pass over n images in order, no augmentation.
+LoaderConfig loader_config(const Options& o, int64_t size, int64_t batch, bool train, int64_t n = 0) {
   LoaderConfig lc;
   lc.batch = batch;
   lc.transform.size = size;
-  lc.transform.train = false;
+  lc.transform.train = train;
   lc.workers = static_cast<int>(o.workers);
   lc.prefetch = static_cast<int>(o.prefetch);
-  lc.max_batches = (n + batch - 1) / batch;  // one pass
+  if (!train) lc.max_batches = (n + batch - 1) / batch;
   return lc;
 }
 
@@ -209,16 +187,14 @@ void report_skipped(const char* what, const std::vector<Loader::Failure>& f) {
 int cmd_train(int argc, char** argv) {
   Options o;
   apply_preset(o, "tiny");
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--preset") apply_preset(o, argv[i + 1]);
+  examples::preset_from_argv(argc, argv, [&](const std::string& p) { apply_preset(o, p); });
   cli::Cli c("imagenet train", "Trains an AFT-conv (or AFT-full) image classifier on class folders of JPEGs.");
   add_common(c, o);
   add_loader(c, o);
   add_train(c, o);
   if (!c.parse(argc, argv, 2)) return 0;
-  set_threads(o);
-  if (o.out.empty()) o.out = default_out(o);
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "imagenet");
+  examples::TrainOptions& t = o.train;
   AFT_CHECK(o.synthetic || !o.data.empty(), "give the data root with --data ROOT (or --synthetic to time the model)");
   AFT_CHECK(o.batch >= 1, "--batch must be >= 1");
 
@@ -235,18 +211,17 @@ int cmd_train(int argc, char** argv) {
   o.model.check();
   const int64_t per_epoch = o.synthetic ? 1 : train.size() / o.batch;
   AFT_CHECK(o.synthetic || per_epoch >= 1, "{} training images are fewer than one batch of {}", train.size(), o.batch);
-  if (o.epochs > 0) o.steps = o.epochs * per_epoch;
-  AFT_CHECK(o.steps >= 1, "--steps must be >= 1");
+  if (o.epochs > 0) t.steps = o.epochs * per_epoch;
+  AFT_CHECK(t.steps >= 1, "--steps must be >= 1");
 
   Generator init_gen(static_cast<uint64_t>(o.seed)), gen(static_cast<uint64_t>(o.seed) + 1);
   ImageAFT model(o.model, &init_gen, &gen);
   model.to(device);
-  nn::AdamW opt(nn::make_param_groups(model, o.weight_decay,
+  nn::AdamW opt(nn::make_param_groups(model, t.weight_decay,
                                       {nn::ParamKind::Bias, nn::ParamKind::Norm, nn::ParamKind::PositionBias,
                                        nn::ParamKind::Embedding}),
-                {.lr = o.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o.weight_decay});
-  nn::LRSchedule sched{.base_lr = o.lr, .warmup_steps = std::min(o.warmup, o.steps), .total_steps = o.steps,
-                       .decay = nn::LRSchedule::Decay::Cosine, .min_lr = o.lr * o.min_lr_ratio};
+                {.lr = t.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = t.weight_decay});
+  nn::LRSchedule sched = examples::lr_schedule(t);
   const ModelConfig& m = o.model;
   std::fprintf(stderr,
                "model: AFT-%s, %lld layers, width %lld, %lldx%lld images in %lldx%lld patches%s, %lld parameters, "
@@ -256,39 +231,24 @@ int cmd_train(int argc, char** argv) {
                m.variant == "conv" ? fmt::format(", {} heads, kernel {}", m.heads, m.kernel).c_str() : "",
                (long long)model.num_parameters(), to_string(device).c_str(), num_threads(), (long long)o.workers);
 
-  nn::TrainerConfig tc;
-  tc.max_steps = o.steps;
-  tc.time_budget_s = o.time_budget;
-  tc.log_every = o.log_every;
-  tc.eval_every = o.eval_every;
-  tc.checkpoint_every = o.checkpoint_every;
-  tc.clip_grad_norm = o.clip;
-  tc.out_dir = o.out;
-  tc.resume = o.resume;
-  tc.unit = "images";
-  tc.title = fmt::format("imagenet {} (AFT-{}, {} layers x {}, {}px)", o.preset, m.variant, m.layers, m.dim, m.image_size);
-  tc.quiet = o.quiet;
-  tc.config_json = fmt::format(
-      "{{\"model\": {}, \"classes\": {}, \"names\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, \"lr\": {}, "
-      "\"weight_decay\": {}, \"label_smoothing\": {}, \"seed\": {}}}",
-      m.to_json(), json_strings(train.classes), json_strings(train.names), json::quote(o.preset),
-      json::quote(o.synthetic ? "synthetic" : std::filesystem::absolute(o.data).string()), o.batch, o.lr,
-      o.weight_decay, o.label_smoothing, o.seed);
+  nn::TrainerConfig tc = examples::trainer_config(
+      t, o.out, "images",
+      fmt::format("imagenet {} (AFT-{}, {} layers x {}, {}px)", o.preset, m.variant, m.layers, m.dim, m.image_size),
+      fmt::format("{{\"model\": {}, \"classes\": {}, \"names\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, "
+                  "\"lr\": {}, \"weight_decay\": {}, \"label_smoothing\": {}, \"seed\": {}}}",
+                  m.to_json(), json_strings(train.classes), json_strings(train.names), json::quote(o.preset),
+                  json::quote(o.synthetic ? "synthetic" : std::filesystem::absolute(o.data).string()), o.batch, t.lr,
+                  t.weight_decay, o.label_smoothing, o.seed));
   nn::Trainer trainer(model, opt, sched, gen, tc);
 
   // Training batches: step s is batch s of the loader's stream (an epoch = floor(N / batch)
   // shuffled batches), so a resumed run continues with the same images and augmentations.
   std::unique_ptr<Loader> loader;
   if (!o.synthetic) {
-    LoaderConfig lc;
-    lc.batch = o.batch;
-    lc.transform.size = m.image_size;
-    lc.transform.train = true;
+    LoaderConfig lc = loader_config(o, m.image_size, o.batch, true);
     lc.shuffle = true;
     lc.drop_last = true;
     lc.seed = static_cast<uint64_t>(o.seed);
-    lc.workers = static_cast<int>(o.workers);
-    lc.prefetch = static_cast<int>(o.prefetch);
     loader = std::make_unique<Loader>(train, lc);
   }
   auto step = [&](int64_t s) -> nn::StepResult {
@@ -311,15 +271,13 @@ int cmd_train(int argc, char** argv) {
   std::vector<Loader::Failure> val_failures;
   auto eval = [&](int64_t) -> nn::Metrics {
     if (o.synthetic) return {};
-    LoaderConfig lc = eval_loader_config(o, m.image_size, o.batch, val_subset.size());
-    Loader vl(val_subset, lc);
+    Loader vl(val_subset, loader_config(o, m.image_size, o.batch, false, val_subset.size()));
     ClassMetrics r = evaluate(model, vl, device);
     val_failures = vl.failures();
     return {{"valid_loss", r.loss()}, {"valid_top1", r.top1()}, {"valid_top5", r.top5()}};
   };
   nn::TrainResult r = trainer.fit(step, eval);
-  std::fprintf(stderr, "%s after %lld steps (%.0f s); run directory: %s\n", nn::stop_reason_name(r.reason),
-               (long long)r.step, r.seconds, o.out.c_str());
+  examples::report_training(r, o.out);
   if (loader) report_skipped("training data", loader->failures());
   report_skipped("validation data", val_failures);
   return r.reason == nn::StopReason::Interrupted ? 130 : 0;
@@ -338,9 +296,7 @@ int cmd_eval(int argc, char** argv) {
   c.add("--max-images", &o.max_images, "evaluate this many images spread over the classes (0: all)");
   c.add("--preset", &o.preset, "names the default run directory");
   if (!c.parse(argc, argv, 2)) return 0;
-  set_threads(o);
-  if (o.out.empty()) o.out = default_out(o);
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "imagenet");
   Run run = read_run(o.out);
   if (o.data.empty()) o.data = run.data;
   AFT_CHECK(!o.data.empty() && o.data != "synthetic", "give the data root with --data ROOT");
@@ -350,10 +306,10 @@ int cmd_eval(int argc, char** argv) {
   Dataset data = spread_subset(scan_image_folder(o.data, o.split, &run.classes), o.max_images);
   std::fprintf(stderr, "data: %s; evaluating at %lldx%lld (trained at %lld)\n", data.description().c_str(),
                (long long)size, (long long)size, (long long)run.model.image_size);
-  Loader loader(data, eval_loader_config(o, size, o.batch, data.size()));
-  auto t0 = std::chrono::steady_clock::now();
+  Loader loader(data, loader_config(o, size, o.batch, false, data.size()));
+  const double t0 = examples::now_s();
   ClassMetrics r = evaluate(*model, loader, device, 0, true);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = examples::now_s() - t0;
   std::vector<double> acc = r.per_class_accuracy();
   std::printf("%s at %lldx%lld: top-1 %.4f, top-5 %.4f, loss %.4f over %lld images (%.1f s, %.0f images/s)\n",
               o.split.c_str(), (long long)size, (long long)size, r.top1(), r.top5(), r.loss(), (long long)r.count, secs,
@@ -398,9 +354,7 @@ int cmd_predict(int argc, char** argv) {
   c.add("--preset", &o.preset, "names the default run directory");
   if (!c.parse(static_cast<int>(args.size()), args.data(), 2)) return 0;
   AFT_CHECK(!files.empty(), "give one or more image files: imagenet predict --out DIR FILE...");
-  set_threads(o);
-  if (o.out.empty()) o.out = default_out(o);
-  Device device = parse_device(o.device.c_str());
+  Device device = examples::setup_run(o, "imagenet");
   Run run = read_run(o.out);
   const int64_t S = o.image_size > 0 ? o.image_size : run.model.image_size;
   AFT_CHECK(S % run.model.patch == 0, "--image-size {} is not a multiple of the patch size {}", S, run.model.patch);
@@ -429,32 +383,18 @@ int cmd_predict(int argc, char** argv) {
   return failed == static_cast<int>(files.size()) ? 1 : 0;
 }
 
-int usage(int code) {
-  std::printf(
-      "usage: imagenet <command> [options]\n"
-      "Image classification with AFT-conv on class folders of JPEGs (ImageNet, Imagenette, subsets).\n\n"
-      "commands:\n"
-      "  train    train a model (--data ROOT with train/<class>/*.JPEG and val/<class>/*.JPEG)\n"
-      "  eval     top-1, top-5, per-class accuracy and the confusion matrix (CSV, SVG)\n"
-      "  predict  the most likely classes of image files\n\n"
-      "Run `imagenet <command> --help` for its options.\n");
-  return code;
-}
+const char* const kUsage =
+    "usage: imagenet <command> [options]\n"
+    "Image classification with AFT-conv on class folders of JPEGs (ImageNet, Imagenette, subsets).\n\n"
+    "commands:\n"
+    "  train    train a model (--data ROOT with train/<class>/*.JPEG and val/<class>/*.JPEG)\n"
+    "  eval     top-1, top-5, per-class accuracy and the confusion matrix (CSV, SVG)\n"
+    "  predict  the most likely classes of image files\n\n"
+    "Run `imagenet <command> --help` for its options.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return usage(2);
-  std::string cmd = argv[1];
-  try {
-    if (cmd == "train") return cmd_train(argc, argv);
-    if (cmd == "eval") return cmd_eval(argc, argv);
-    if (cmd == "predict") return cmd_predict(argc, argv);
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") return usage(0);
-    std::fprintf(stderr, "imagenet: unknown command '%s'\n", cmd.c_str());
-    return usage(2);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "imagenet %s: error: %s\n", cmd.c_str(), e.what());
-    return 1;
-  }
+  return examples::run_program(argc, argv, "imagenet", kUsage,
+                               {{"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}});
 }
