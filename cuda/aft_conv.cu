@@ -74,20 +74,28 @@ struct ConvKeyTerm {
   }
 };
 
-// Backward terms: target pixel p contributes e^{-L}·(gr, gr·r).
+// Backward terms: target pixel p contributes e^{-L}·(gr, gr·r) (aftk::TargetTerm, gr given).
 template <class T>
 struct ConvTargetTerm {
-  const T* L;
-  const T* r;
-  const T* gr;
+  aftk::TargetTerm<T> term;  // {L, r, gr, nullptr}
   ConvGeom g;
-  __device__ void operator()(int64_t p, int64_t c, T& s, T& x, T& y) const {
-    const int64_t e = p * g.C + c;
-    s = -L[e];
-    x = gr[e];
-    y = gr[e] * r[e];
-  }
+  __device__ void operator()(int64_t p, int64_t c, T& s, T& x, T& y) const { term(p * g.C + c, s, x, y); }
 };
+
+// The work item of a thread of the summary and apply kernels: image b, pixel row y, chunk j of
+// XC columns, channel c. grid (ceil(items / kRowsPerBlock), ceil(C / 32)), block (32, kRowsPerBlock).
+struct ConvItem {
+  int64_t item, b, y, j, c;
+  bool live;  // false: past the last item or channel
+};
+__device__ inline ConvItem conv_item(const ConvGeom& g) {
+  ConvItem it;
+  it.item = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+  it.c = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
+  it.live = it.item < g.items() && it.c < g.C;
+  it.j = it.item % g.nj, it.y = (it.item / g.nj) % g.H, it.b = it.item / (g.nj * g.H);
+  return it;
+}
 
 // CW: pushes the terms of column x' of the rows y - r .. y + r (clipped) of image b.
 template <class T, class Term>
@@ -106,10 +114,9 @@ __device__ void push_column(const Term& term, const ConvGeom& g, int64_t b, int6
 template <class T, class Term>
 __global__ void conv_summary_kernel(Term term, ConvGeom g, Acc<T>* SP, Acc<T>* SS, Acc<T>* SR) {
   constexpr int XC = xchunk<T>();
-  const int64_t item = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-  const int64_t c = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
-  if (item >= g.items() || c >= g.C) return;
-  const int64_t j = item % g.nj, y = (item / g.nj) % g.H, b = item / (g.nj * g.H), r = g.r();
+  const ConvItem it = conv_item(g);
+  if (!it.live) return;
+  const int64_t item = it.item, j = it.j, y = it.y, b = it.b, c = it.c, r = g.r();
   auto clip = [&](int64_t x) { return x < 0 ? int64_t{0} : x > g.Wd ? g.Wd : x; };
   Acc<T> sp = aftk::acc_empty<T>(), ss = sp, sr = sp;
   for (int64_t x = clip(j * XC - r); x < clip(j * XC + XC - r); ++x) push_column<T>(term, g, b, y, x, c, sp);
@@ -151,11 +158,14 @@ void build_sums(const Term& term, const ConvGeom& g, const ConvSums<T>& cs) {
 }
 
 // 3. The walk of one (b, y, chunk, c) (the file comment): calls pixel(x, far) with the sum of
-// everything outside the window of (y, x), for x = xa .. xb - 1.
+// everything outside the window of (y, x), for x = xa .. xb - 1. right_: the block's shared
+// array of kRowsPerBlock · XC · 32 states (the thread's Right(x), x in the chunk).
 template <class T, class Term, class Pixel>
-__device__ void walk_chunk(const Term& term, const ConvGeom& g, const ConvSums<T>& cs, int64_t b, int64_t y,
-                           int64_t j, int64_t c, Acc<T>* right, const Pixel& pixel) {
+__device__ void walk_chunk(const Term& term, const ConvGeom& g, const ConvSums<T>& cs, const ConvItem& it,
+                           Acc<T>* right_, const Pixel& pixel) {
   constexpr int XC = xchunk<T>();
+  const int64_t b = it.b, y = it.y, j = it.j, c = it.c;
+  Acc<T>* right = right_ + threadIdx.y * XC * 32 + threadIdx.x;
   const int64_t r = g.r(), xa = j * XC, xb = xa + XC < g.Wd ? xa + XC : g.Wd, row = b * g.H + y;
   Acc<T> R = cs.right[(row * (g.nj + 1) + j + 1) * g.C + c];  // columns >= xa + XC + r
   for (int64_t x = xb - 1; x >= xa; --x) {
@@ -177,16 +187,13 @@ __device__ void walk_chunk(const Term& term, const ConvGeom& g, const ConvSums<T
 template <class T>
 __global__ void conv_forward_kernel(const T* q, const T* k, const T* v, const T* w, ConvGeom g, ConvSums<T> cs, T* y,
                                     T* L, T* rr) {
-  constexpr int XC = xchunk<T>();
-  AFT_SHARED(Acc<T>, right_, kRowsPerBlock * XC * 32);
-  const int64_t item = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-  const int64_t c = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
-  if (item >= g.items() || c >= g.C) return;
-  const int64_t j = item % g.nj, py = (item / g.nj) % g.H, b = item / (g.nj * g.H), r = g.r(), s = g.s;
-  const int64_t kc = g.key_of(c);
+  AFT_SHARED(Acc<T>, right_, kRowsPerBlock * xchunk<T>() * 32);
+  const ConvItem it = conv_item(g);
+  if (!it.live) return;
+  const int64_t py = it.y, b = it.b, c = it.c, r = g.r(), s = g.s, kc = g.key_of(c);
   const T* wh = w + g.head_of(c) * s * s;
   const int64_t y0 = py - r < 0 ? 0 : py - r, y1 = py + r < g.H - 1 ? py + r : g.H - 1;
-  walk_chunk<T>(ConvKeyTerm<T>{k, v, g}, g, cs, b, py, j, c, &right_[threadIdx.y * XC * 32 + threadIdx.x],
+  walk_chunk<T>(ConvKeyTerm<T>{k, v, g}, g, cs, it, right_,
                 [&](int64_t px, const Acc<T>& far) {
                   // The window, exactly: m = the largest exponent of the pixel, then e^{s - m}.
                   const int64_t x0 = px - r < 0 ? 0 : px - r, x1 = px + r < g.Wd - 1 ? px + r : g.Wd - 1;
@@ -215,15 +222,12 @@ __global__ void conv_forward_kernel(const T* q, const T* k, const T* v, const T*
 template <class T>
 __global__ void conv_backward_kernel(const T* k, const T* v, const T* w, const T* L, const T* rr, const T* gr,
                                      ConvGeom g, ConvSums<T> cs, T* dkc, T* dv) {
-  constexpr int XC = xchunk<T>();
-  AFT_SHARED(Acc<T>, right_, kRowsPerBlock * XC * 32);
-  const int64_t item = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-  const int64_t c = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
-  if (item >= g.items() || c >= g.C) return;
-  const int64_t j = item % g.nj, py = (item / g.nj) % g.H, b = item / (g.nj * g.H), r = g.r(), s = g.s;
-  const int64_t kc = g.key_of(c);
+  AFT_SHARED(Acc<T>, right_, kRowsPerBlock * xchunk<T>() * 32);
+  const ConvItem it = conv_item(g);
+  if (!it.live) return;
+  const int64_t py = it.y, b = it.b, c = it.c, r = g.r(), s = g.s, kc = g.key_of(c);
   const T* wh = w + g.head_of(c) * s * s;
-  walk_chunk<T>(ConvTargetTerm<T>{L, rr, gr, g}, g, cs, b, py, j, c, &right_[threadIdx.y * XC * 32 + threadIdx.x],
+  walk_chunk<T>(ConvTargetTerm<T>{{L, rr, gr, nullptr}, g}, g, cs, it, right_,
                 [&](int64_t px, const Acc<T>& far) {
                   const int64_t p = (b * g.H + py) * g.Wd + px, o = p * g.C + c;
                   const T kv = k[p * g.Kc + kc], vv = v[o];
@@ -356,7 +360,7 @@ void aft_conv_backward(const TensorDesc& q, const TensorDesc& gy, const TensorDe
     const ConvGeom g = geom_of<T>(q, k, w);
     const ConvSums<T> cs(work.ptr<T>(), g);
     if (dk.data) {
-      build_sums<T>(ConvTargetTerm<T>{L.ptr<const T>(), r.ptr<const T>(), gr.ptr<const T>(), g}, g, cs);
+      build_sums<T>(ConvTargetTerm<T>{{L.ptr<const T>(), r.ptr<const T>(), gr.ptr<const T>(), nullptr}, g}, g, cs);
       T* dkc_ = g.Kc == g.C ? dk.ptr<T>() : dkc.ptr<T>();
       AFT_LAUNCH(conv_backward_kernel<T>, apply_grid(g), dim3(32, kRowsPerBlock), 0, k.ptr<const T>(),
                  v.ptr<const T>(), w.ptr<const T>(), L.ptr<const T>(), r.ptr<const T>(), gr.ptr<const T>(), g, cs,

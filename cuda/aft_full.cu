@@ -96,6 +96,16 @@ __device__ __forceinline__ void load4(const T* p, T (&o)[4]) {
   o[0] = p[0], o[1] = p[1], o[2] = p[2], o[3] = p[3];
 }
 
+// Four interleaved pairs (a0, b0, a1, b1, ...) from 16-byte aligned shared memory: two vector loads.
+template <class T>
+__device__ __forceinline__ void load_pairs(const T* p, T (&a)[4], T (&b)[4]) {
+  T x[4], y[4];
+  load4(p, x);
+  load4(p + 4, y);
+  a[0] = x[0], a[1] = x[2], a[2] = y[0], a[3] = y[2];
+  b[0] = x[1], b[1] = x[3], b[2] = y[1], b[3] = y[3];
+}
+
 // ---------------------------------------------------------------- the bias and the ranges
 
 // Does row t sum key t'? (Both in [0, T).)
@@ -134,18 +144,109 @@ __host__ __device__ Range target_range(const BiasSpec<T>& b, int64_t j0, int64_t
   return {floor_chunk(b.causal ? j0 : j0 - b.W + 1), ceil_chunk(j1 + b.W - 1, b.n)};
 }
 
-// The shift lb of a separable tile, seen from one (row, channel): a lower bound of the tile's
-// largest k + w', from two candidates (the key of largest w': mw + kcw; the key of largest k:
-// mk + w'[t, ak], when the row sees it: wak(w2) gives it). True when the separable shift
-// mk + mw is within the safe gap of lb, i.e. the tile's largest term e^{max - (mk + mw)} is at
-// least e^{-gap}: every term that matters is then a normal number.
-template <class T, class WAk>
-__device__ __forceinline__ bool certify(T mk, T mw, T kcw, const WAk& wak, T& lb) {
+// The shift lb of a separable tile, seen from row t and one channel: a lower bound of the
+// tile's largest k + w', from two candidates (the key of largest w': mw + kcw; the key tp of
+// largest k: mk + w'[t, tp], when the row sees it). True when the separable shift mk + mw is
+// within the safe gap of lb, i.e. the tile's largest term e^{max - (mk + mw)} is at least
+// e^{-gap}: every term that matters is then a normal number.
+template <class T>
+__device__ __forceinline__ bool certify(const BiasSpec<T>& bias, int64_t t, int64_t tp, T mk, T mw, T kcw, T& lb) {
   lb = mw + kcw;
   if (mk + mw - lb <= safe_gap<T>()) return true;
-  T w2;
-  if (wak(w2) && mk + w2 > lb) lb = mk + w2;
+  if (sees(bias, t, tp)) {
+    const T w2 = bias_at(bias, t, tp);
+    if (mk + w2 > lb) lb = mk + w2;
+  }
   return mk + mw - lb <= safe_gap<T>();
+}
+
+// ---------------------------------------------------------------- tile staging (all three kernels)
+
+// The largest of p[j·stride], j in [0, n), if above m (else m), and its first index (0: none).
+template <class T>
+__device__ __forceinline__ void argmax(const T* p, int stride, int n, T m, T& mo, int& at) {
+  int a = 0;
+  for (int j = 0; j < n; ++j)
+    if (p[j * stride] > m) m = p[j * stride], a = j;
+  mo = m, at = a;
+}
+
+// E[i][j] = w'[t0 + i, j0 + j] for i < ni, j < nj where row t0 + i sees the key; -inf elsewhere
+// (no term). The block's NT threads cover the TI × TJ tile.
+template <int TI, int TJ, int NT, class T, int LD>
+__device__ __forceinline__ void stage_bias(T (*E)[LD], const BiasSpec<T>& bias, int64_t t0, int ni, int64_t j0,
+                                           int nj, int tid) {
+  for (int idx = tid; idx < TI * TJ; idx += NT) {
+    const int i = idx / TJ, j = idx % TJ;
+    const int64_t t = t0 + i, tp = j0 + j;
+    E[i][j] = i < ni && j < nj && sees(bias, t, tp) ? bias_at(bias, t, tp) : static_cast<T>(-INFINITY);
+  }
+}
+
+// After stage_bias and a barrier: Mw[i] = max_j w'[i][j] (-inf: the row sees no key of the tile)
+// and cw[i] its key, one thread per row (tid < TI).
+template <int TI, class T, int LD>
+__device__ __forceinline__ void bias_row_max(T (*E)[LD], T* Mw, int* cw, int nj, int tid) {
+  if (tid < TI) argmax(&E[tid][0], 1, nj, static_cast<T>(-INFINITY), Mw[tid], cw[tid]);
+}
+
+// After bias_row_max and a barrier: E = e^{w' - Mw} <= 1, 0 where there is no term.
+template <int TI, int TJ, int NT, class T, int LD>
+__device__ __forceinline__ void exp_bias(T (*E)[LD], const T* Mw, int tid) {
+  for (int idx = tid; idx < TI * TJ; idx += NT) {
+    const int i = idx / TJ, j = idx % TJ;
+    const T x = E[i][j];
+    E[i][j] = x > static_cast<T>(-INFINITY) ? std::exp(x - Mw[i]) : T(0);
+  }
+}
+
+// K[j][c] = k[b, j0 + j, d0 + c] (0 outside [0, nj) × [0, D - d0)): the raw keys of a tile.
+template <int TJ, int NT, class T>
+__device__ __forceinline__ void stage_keys(T (*K)[kDC], const T* k, int64_t base, int64_t j0, int nj, int64_t d0,
+                                           int64_t D, int tid) {
+  for (int idx = tid; idx < TJ * kDC; idx += NT) {
+    const int j = idx / kDC, c = idx % kDC;
+    K[j][c] = j < nj && d0 + c < D ? k[base + (j0 + j) * D + d0 + c] : T(0);
+  }
+}
+
+// The backward's view of target t (element e of [B, T, D]) in one key tile and channel: where
+// the tile's separable shift is certified, G = gr·e^{mk + mw - L} (then gr·e^{k + w' - L} =
+// G·E·P, and G <= gr·e^{gap}); otherwise G = 0 and exact (its terms are summed one by one).
+// live: the cell exists; mw = -inf: the target sees no key of the tile (no terms).
+template <class T>
+struct TargetScale {
+  T G = 0, r = 0;
+  bool exact = false;
+};
+template <class T>
+__device__ __forceinline__ TargetScale<T> scale_target(bool live, const BiasSpec<T>& bias, int64_t t, int64_t tp_ak,
+                                                       T mk, T mw, T kcw, const T* gr, const T* L, const T* r,
+                                                       int64_t e) {
+  TargetScale<T> s;
+  if (!live || !(mw > static_cast<T>(-INFINITY))) return s;
+  s.r = r[e];
+  T lb;
+  if (certify(bias, t, tp_ak, mk, mw, kcw, lb)) s.G = gr[e] * std::exp(mk + mw - L[e]);
+  else s.exact = true;
+  return s;
+}
+
+// The exponent k + w'[t, tp] of one term, exactly (the flagged path); false: t does not see tp.
+template <class T>
+__device__ __forceinline__ bool exact_exponent(const BiasSpec<T>& bias, int64_t t, int64_t tp, T k, T& s) {
+  if (!sees(bias, t, tp)) return false;
+  s = k + bias_at(bias, t, tp);
+  return true;
+}
+
+// One backward term, exactly (the flagged path): x = gr·e^{k + w'[t, tp] - L}; false: no term.
+template <class T>
+__device__ __forceinline__ bool exact_grad(const BiasSpec<T>& bias, int64_t t, int64_t tp, T k, T g, T l, T& x) {
+  T s;
+  if (!exact_exponent(bias, t, tp, k, s)) return false;
+  x = g * std::exp(s - l);
+  return true;
 }
 
 // ---------------------------------------------------------------- forward
@@ -181,38 +282,18 @@ __global__ void __launch_bounds__(fwd_threads<T>()) tiles_forward_kernel(const T
     const int nj = static_cast<int>(kr.hi - j0 < TJ ? kr.hi - j0 : TJ);
     __syncthreads();  // the previous tile's readers are done
     // 1. Stage the raw bias tile (-inf where the row does not see the key) and the raw keys.
-    for (int idx = tid; idx < TI * TJ; idx += NT) {
-      const int i = idx / TJ, j = idx % TJ;
-      const int64_t t = t0 + i, tp = j0 + j;
-      sm.E[i][j] = t < t1 && j < nj && sees(bias, t, tp) ? bias_at(bias, t, tp) : static_cast<T>(-INFINITY);
-    }
-    for (int idx = tid; idx < TJ * kDC; idx += NT) {
-      const int j = idx / kDC, c = idx % kDC;
-      sm.K[j][c] = j < nj && d0 + c < D ? k[base + (j0 + j) * D + d0 + c] : T(0);
-    }
+    stage_bias<TI, TJ, NT>(sm.E, bias, t0, static_cast<int>(t1 - t0), j0, nj, tid);
+    stage_keys<TJ, NT>(sm.K, k, base, j0, nj, d0, D, tid);
     __syncthreads();
     // 2. Maxima: of w' per row (threads [0, TI)), of k per channel (threads [TI, TI + 32)).
-    if (tid < TI) {
-      T m = static_cast<T>(-INFINITY);
-      int am = 0;
-      for (int j = 0; j < nj; ++j)
-        if (sm.E[tid][j] > m) m = sm.E[tid][j], am = j;
-      sm.Mw[tid] = m, sm.cw[tid] = am;
-    } else if (tid < TI + kDC) {
+    bias_row_max<TI>(sm.E, sm.Mw, sm.cw, nj, tid);
+    if (tid >= TI && tid < TI + kDC) {
       const int c = tid - TI;
-      T m = sm.K[0][c];
-      int am = 0;
-      for (int j = 1; j < nj; ++j)
-        if (sm.K[j][c] > m) m = sm.K[j][c], am = j;
-      sm.Mk[c] = m, sm.ak[c] = am;
+      argmax(&sm.K[0][c], kDC, nj, sm.K[0][c], sm.Mk[c], sm.ak[c]);
     }
     __syncthreads();
     // 3. E = e^{w' - Mw} <= 1 (0 where unseen), (P·v, P) with P = e^{k - Mk} <= 1.
-    for (int idx = tid; idx < TI * TJ; idx += NT) {
-      const int i = idx / TJ, j = idx % TJ;
-      const T x = sm.E[i][j];
-      sm.E[i][j] = x > static_cast<T>(-INFINITY) ? std::exp(x - sm.Mw[i]) : T(0);
-    }
+    exp_bias<TI, TJ, NT>(sm.E, sm.Mw, tid);
     for (int idx = tid; idx < TJ * kDC; idx += NT) {
       const int j = idx / kDC, c = idx % kDC;
       const bool ok = j < nj && d0 + c < D;
@@ -225,11 +306,9 @@ __global__ void __launch_bounds__(fwd_threads<T>()) tiles_forward_kernel(const T
     T n[kR][kC] = {}, dn[kR][kC] = {};
     if (active) {
       for (int j = 0; j < nj; ++j) {
-        T e[kR], pa[4], pb[4];
+        T e[kR], pv[kC], p[kC];
         for (int i = 0; i < kR; ++i) e[i] = sm.E[ry * kR + i][j];
-        load4(&sm.PP[j][2 * cx * kC], pa);      // (pv, p) of channels 0, 1
-        load4(&sm.PP[j][2 * cx * kC + 4], pb);  // channels 2, 3
-        const T pv[kC] = {pa[0], pa[2], pb[0], pb[2]}, p[kC] = {pa[1], pa[3], pb[1], pb[3]};
+        load_pairs(&sm.PP[j][2 * cx * kC], pv, p);
 #pragma unroll
         for (int i = 0; i < kR; ++i)
 #pragma unroll
@@ -250,15 +329,7 @@ __global__ void __launch_bounds__(fwd_threads<T>()) tiles_forward_kernel(const T
         if (d0 + cc >= D) continue;
         const T mk = sm.Mk[cc], mw = sm.Mw[ii];
         T lb;
-        const bool ok = certify(mk, mw, sm.K[sm.cw[ii]][cc],
-                                [&](T& w2) {
-                                  const int64_t tp = j0 + sm.ak[cc];
-                                  if (!sees(bias, t, tp)) return false;
-                                  w2 = bias_at(bias, t, tp);
-                                  return true;
-                                },
-                                lb);
-        if (ok) {
+        if (certify(bias, t, j0 + sm.ak[cc], mk, mw, sm.K[sm.cw[ii]][cc], lb)) {
           const T f = std::exp(mk + mw - lb);  // <= e^{gap}
           acc_push(acc[i][c], lb, n[i][c] * f, dn[i][c] * f);
         } else {
@@ -272,16 +343,13 @@ __global__ void __launch_bounds__(fwd_threads<T>()) tiles_forward_kernel(const T
         for (int c = 0; c < kC; ++c) {
           if (!exact[i][c]) continue;
           const int64_t t = t0 + ry * kR + i, d = d0 + cx * kC + c;
-          T mx = static_cast<T>(-INFINITY);
+          T mx = static_cast<T>(-INFINITY), s;
           for (int j = 0; j < nj; ++j)
-            if (sees(bias, t, j0 + j)) {
-              const T s = sm.K[j][cx * kC + c] + bias_at(bias, t, j0 + j);
-              mx = s > mx ? s : mx;
-            }
+            if (exact_exponent(bias, t, j0 + j, sm.K[j][cx * kC + c], s)) mx = s > mx ? s : mx;
           T A = 0, Bs = 0;
           for (int j = 0; j < nj; ++j)
-            if (sees(bias, t, j0 + j)) {
-              const T e = std::exp(sm.K[j][cx * kC + c] + bias_at(bias, t, j0 + j) - mx);
+            if (exact_exponent(bias, t, j0 + j, sm.K[j][cx * kC + c], s)) {
+              const T e = std::exp(s - mx);
               A += e * v[base + (j0 + j) * D + d];
               Bs += e;
             }
@@ -297,8 +365,8 @@ __global__ void __launch_bounds__(fwd_threads<T>()) tiles_forward_kernel(const T
     for (int c = 0; c < kC; ++c) {
       const int64_t d = d0 + cx * kC + c;
       if (d >= D) continue;
-      if (pre) acc_merge(acc[i][c], pre[(b * (nch + 1) + kr.lo / kChunk) * D + d]);
-      if (suf) acc_merge(acc[i][c], suf[(b * (nch + 1) + chunk_index(kr.hi, T_)) * D + d]);
+      if (pre) acc_merge(acc[i][c], chunk_sum(pre, b, nch, kr.lo / kChunk, D, d));
+      if (suf) acc_merge(acc[i][c], chunk_sum(suf, b, nch, chunk_index(kr.hi, T_), D, d));
       const int64_t e = base + t * D + d;
       finish_row(acc[i][c], q[e], &y[e], &L[e], &r[e]);
     }
@@ -331,18 +399,9 @@ __global__ void __launch_bounds__(kv_threads<T>()) tiles_kv_kernel(const T* k, c
   const int64_t base = b * T_ * D;
   const bool active = jy * kR < nj && d0 + cx * kC < D;
 
-  for (int idx = tid; idx < TJ * kDC; idx += NT) {
-    const int j = idx / kDC, c = idx % kDC;
-    sm.K[j][c] = j < nj && d0 + c < D ? k[base + (j0 + j) * D + d0 + c] : T(0);
-  }
+  stage_keys<TJ, NT>(sm.K, k, base, j0, nj, d0, D, tid);
   __syncthreads();
-  if (tid < kDC) {
-    T m = sm.K[0][tid];
-    int am = 0;
-    for (int j = 1; j < nj; ++j)
-      if (sm.K[j][tid] > m) m = sm.K[j][tid], am = j;
-    sm.Mk[tid] = m, sm.ak[tid] = am;
-  }
+  if (tid < kDC) argmax(&sm.K[0][tid], kDC, nj, sm.K[0][tid], sm.Mk[tid], sm.ak[tid]);
   __syncthreads();
   // The thread's keys: P = e^{k - Mk} and v in registers.
   T P[kR][kC], V[kR][kC], dva[kR][kC] = {}, dka[kR][kC] = {};
@@ -358,57 +417,27 @@ __global__ void __launch_bounds__(kv_threads<T>()) tiles_kv_kernel(const T* k, c
   for (int64_t ts = tr.lo; ts < tr.hi; ts += TI) {
     const int ni = static_cast<int>(tr.hi - ts < TI ? tr.hi - ts : TI);
     __syncthreads();
-    for (int idx = tid; idx < TI * TJ; idx += NT) {
-      const int i = idx / TJ, j = idx % TJ;
-      const int64_t t = ts + i, tp = j0 + j;
-      sm.E[i][j] = i < ni && j < nj && sees(bias, t, tp) ? bias_at(bias, t, tp) : static_cast<T>(-INFINITY);
-    }
+    stage_bias<TI, TJ, NT>(sm.E, bias, ts, ni, j0, nj, tid);
     __syncthreads();
-    if (tid < TI) {
-      T m = static_cast<T>(-INFINITY);
-      int am = 0;
-      for (int j = 0; j < nj; ++j)
-        if (sm.E[tid][j] > m) m = sm.E[tid][j], am = j;
-      sm.Mw[tid] = m, sm.cw[tid] = am;
-    }
+    bias_row_max<TI>(sm.E, sm.Mw, sm.cw, nj, tid);
     __syncthreads();
-    for (int idx = tid; idx < TI * TJ; idx += NT) {
-      const int i = idx / TJ, j = idx % TJ;
-      const T x = sm.E[i][j];
-      sm.E[i][j] = x > static_cast<T>(-INFINITY) ? std::exp(x - sm.Mw[i]) : T(0);
-    }
-    // G = gr·e^{Mk + Mw - L} (a = G·E·P, and G <= gr·e^{gap}) where the shift is certified.
+    exp_bias<TI, TJ, NT>(sm.E, sm.Mw, tid);
+    // G = gr·e^{Mk + Mw - L} (a = G·E·P) where the shift is certified, else flagged.
     bool any = false;
     for (int idx = tid; idx < TI * kDC; idx += NT) {
       const int i = idx / kDC, c = idx % kDC;
       const int64_t t = ts + i, d = d0 + c;
-      T G = 0, rv = 0;
-      unsigned char x = 0;
-      if (i < ni && d < D && sm.Mw[i] > static_cast<T>(-INFINITY)) {
-        const int64_t e = base + t * D + d;
-        rv = r[e];
-        T lb;
-        const bool ok = certify(sm.Mk[c], sm.Mw[i], sm.K[sm.cw[i]][c],
-                                [&](T& w2) {
-                                  const int64_t tp = j0 + sm.ak[c];
-                                  if (!sees(bias, t, tp)) return false;
-                                  w2 = bias_at(bias, t, tp);
-                                  return true;
-                                },
-                                lb);
-        if (ok) G = gr[e] * std::exp(sm.Mk[c] + sm.Mw[i] - L[e]);
-        else x = 1, any = true;
-      }
-      sm.GR[i][2 * c] = G, sm.GR[i][2 * c + 1] = rv, sm.X[i][c] = x;
+      const TargetScale<T> g = scale_target(i < ni && d < D, bias, t, j0 + sm.ak[c], sm.Mk[c], sm.Mw[i],
+                                            sm.K[sm.cw[i]][c], gr, L, r, base + t * D + d);
+      sm.GR[i][2 * c] = g.G, sm.GR[i][2 * c + 1] = g.r, sm.X[i][c] = g.exact;
+      any = any || g.exact;
     }
     const bool exact = __syncthreads_or(any);
     if (!active) continue;
     for (int i = 0; i < ni; ++i) {
-      T e[4], ga[4], gb[4];
+      T e[4], G[kC], R[kC];
       load4(&sm.E[i][jy * kR], e);
-      load4(&sm.GR[i][2 * cx * kC], ga);
-      load4(&sm.GR[i][2 * cx * kC + 4], gb);
-      const T G[kC] = {ga[0], ga[2], gb[0], gb[2]}, R[kC] = {ga[1], ga[3], gb[1], gb[3]};
+      load_pairs(&sm.GR[i][2 * cx * kC], G, R);
 #pragma unroll
       for (int j = 0; j < kR; ++j)
 #pragma unroll
@@ -428,8 +457,8 @@ __global__ void __launch_bounds__(kv_threads<T>()) tiles_kv_kernel(const T* k, c
         const T g = gr[e], l = L[e], rv = r[e];
         for (int j = 0; j < kR; ++j) {
           const int jj = jy * kR + j;
-          if (jj >= nj || !sees(bias, t, j0 + jj)) continue;
-          const T x = g * std::exp(sm.K[jj][cc] + bias_at(bias, t, j0 + jj) - l);
+          T x;
+          if (jj >= nj || !exact_grad(bias, t, j0 + jj, sm.K[jj][cc], g, l, x)) continue;
           dva[j][c] += x;
           dka[j][c] += x * (V[j][c] - rv);
         }
@@ -444,9 +473,9 @@ __global__ void __launch_bounds__(kv_threads<T>()) tiles_kv_kernel(const T* k, c
       const int cc = cx * kC + c;
       const int64_t d = d0 + cc;
       if (d >= D) continue;
-      if (pre) far_grad(sm.K[jj][cc], V[j][c], pre[(b * (nch + 1) + tr.lo / kChunk) * D + d], dva[j][c], dka[j][c]);
+      if (pre) far_grad(sm.K[jj][cc], V[j][c], chunk_sum(pre, b, nch, tr.lo / kChunk, D, d), dva[j][c], dka[j][c]);
       if (suf)
-        far_grad(sm.K[jj][cc], V[j][c], suf[(b * (nch + 1) + chunk_index(tr.hi, T_)) * D + d], dva[j][c], dka[j][c]);
+        far_grad(sm.K[jj][cc], V[j][c], chunk_sum(suf, b, nch, chunk_index(tr.hi, T_), D, d), dva[j][c], dka[j][c]);
       const int64_t e = base + (j0 + jj) * D + d;
       dk[e] = dka[j][c];
       dv[e] = dva[j][c];
@@ -496,25 +525,11 @@ __global__ void __launch_bounds__(w_threads<T>()) tiles_w_kernel(const T* k, con
   const int tid = threadIdx.x, jx = tid % (WJ / kC), ry = tid / (WJ / kC);
   const bool active = ry * kR < ni && jx * kC < nj;
 
-  for (int idx = tid; idx < WI * WJ; idx += NT) {
-    const int i = idx / WJ, j = idx % WJ;
-    const int64_t t = t0 + i, tp = j0 + j;
-    sm.E[i][j] = i < ni && j < nj && sees(bias, t, tp) ? bias_at(bias, t, tp) : static_cast<T>(-INFINITY);
-  }
+  stage_bias<WI, WJ, NT>(sm.E, bias, t0, ni, j0, nj, tid);
   __syncthreads();
-  if (tid < WI) {
-    T m = static_cast<T>(-INFINITY);
-    int am = 0;
-    for (int j = 0; j < nj; ++j)
-      if (sm.E[tid][j] > m) m = sm.E[tid][j], am = j;
-    sm.Mw[tid] = m, sm.cw[tid] = am;
-  }
+  bias_row_max<WI>(sm.E, sm.Mw, sm.cw, nj, tid);
   __syncthreads();
-  for (int idx = tid; idx < WI * WJ; idx += NT) {
-    const int i = idx / WJ, j = idx % WJ;
-    const T x = sm.E[i][j];
-    sm.E[i][j] = x > static_cast<T>(-INFINITY) ? std::exp(x - sm.Mw[i]) : T(0);
-  }
+  exp_bias<WI, WJ, NT>(sm.E, sm.Mw, tid);
 
   T acc[kR][kC] = {}, accx[kR][kC] = {};  // separable terms (times E at the end), exact terms
   for (int64_t b = 0; b < B; ++b)
@@ -530,13 +545,7 @@ __global__ void __launch_bounds__(w_threads<T>()) tiles_w_kernel(const T* k, con
         sm.V[c][j] = ok ? v[e] : T(0);
       }
       __syncthreads();
-      if (tid < kWC) {
-        T m = sm.K[tid][0];
-        int am = 0;
-        for (int j = 1; j < nj; ++j)
-          if (sm.K[tid][j] > m) m = sm.K[tid][j], am = j;
-        sm.Mk[tid] = m, sm.ak[tid] = am;
-      }
+      if (tid < kWC) argmax(&sm.K[tid][0], 1, nj, sm.K[tid][0], sm.Mk[tid], sm.ak[tid]);
       __syncthreads();
       for (int idx = tid; idx < WJ * kWC; idx += NT) {
         const int c = idx / WJ, j = idx % WJ;
@@ -546,24 +555,10 @@ __global__ void __launch_bounds__(w_threads<T>()) tiles_w_kernel(const T* k, con
       for (int idx = tid; idx < WI * kWC; idx += NT) {
         const int c = idx / WI, i = idx % WI;
         const int64_t t = t0 + i;
-        T G = 0, rv = 0;
-        unsigned char x = 0;
-        if (i < ni && c < nc && sm.Mw[i] > static_cast<T>(-INFINITY)) {
-          const int64_t e = base + t * D + d0 + c;
-          rv = r[e];
-          T lb;
-          const bool ok = certify(sm.Mk[c], sm.Mw[i], sm.K[c][sm.cw[i]],
-                                  [&](T& w2) {
-                                    const int64_t tp = j0 + sm.ak[c];
-                                    if (!sees(bias, t, tp)) return false;
-                                    w2 = bias_at(bias, t, tp);
-                                    return true;
-                                  },
-                                  lb);
-          if (ok) G = gr[e] * std::exp(sm.Mk[c] + sm.Mw[i] - L[e]);
-          else x = 1, any = true;
-        }
-        sm.G[c][i] = G, sm.R[c][i] = rv, sm.X[c][i] = x;
+        const TargetScale<T> g = scale_target(i < ni && c < nc, bias, t, j0 + sm.ak[c], sm.Mk[c], sm.Mw[i],
+                                              sm.K[c][sm.cw[i]], gr, L, r, base + t * D + d0 + c);
+        sm.G[c][i] = g.G, sm.R[c][i] = g.r, sm.X[c][i] = g.exact;
+        any = any || g.exact;
       }
       const bool exact = __syncthreads_or(any);
       if (!active) continue;
@@ -587,8 +582,8 @@ __global__ void __launch_bounds__(w_threads<T>()) tiles_w_kernel(const T* k, con
           const T gv = gr[e], l = L[e], rv = r[e];
           for (int j = 0; j < kC; ++j) {
             const int jj = jx * kC + j;
-            if (jj >= nj || !sees(bias, t, j0 + jj)) continue;
-            accx[i][j] += gv * std::exp(sm.K[c][jj] + bias_at(bias, t, j0 + jj) - l) * (sm.V[c][jj] - rv);
+            T x;
+            if (jj < nj && exact_grad(bias, t, j0 + jj, sm.K[c][jj], gv, l, x)) accx[i][j] += x * (sm.V[c][jj] - rv);
           }
         }
     }

@@ -147,7 +147,7 @@ __global__ void simple_causal_forward_kernel(const T* q, const T* k, const T* v,
   const int64_t d = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
   const int64_t b = blockIdx.x / per, c = (blockIdx.x % per) * 8 + threadIdx.y;
   if (d >= D || c >= nch) return;
-  Acc<T> acc = pre[(b * (nch + 1) + c) * D + d];
+  Acc<T> acc = aftk::chunk_sum(pre, b, nch, c, D, d);
   const int64_t t1 = (c + 1) * aftk::kChunk < T_ ? (c + 1) * aftk::kChunk : T_;
   for (int64_t t = c * aftk::kChunk; t < t1; ++t) {
     const int64_t e = (b * T_ + t) * D + d;
@@ -166,7 +166,7 @@ __global__ void simple_causal_backward_kernel(const T* q, const T* g, const T* k
   const int64_t d = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
   const int64_t b = blockIdx.x / per, c = (blockIdx.x % per) * 8 + threadIdx.y;
   if (d >= D || c >= nch) return;
-  Acc<T> F = dk ? suf[(b * (nch + 1) + c + 1) * D + d] : aftk::acc_empty<T>();
+  Acc<T> F = dk ? aftk::chunk_sum(suf, b, nch, c + 1, D, d) : aftk::acc_empty<T>();
   const int64_t t1 = (c + 1) * aftk::kChunk < T_ ? (c + 1) * aftk::kChunk : T_;
   for (int64_t t = t1 - 1; t >= c * aftk::kChunk; --t) {
     const int64_t e = (b * T_ + t) * D + d;
