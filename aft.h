@@ -18,5 +18,6 @@
 #include "core/shape.h"
 #include "core/storage.h"
 #include "core/tensor.h"
+#include "cuda/blas.h"
 #include "cuda/runtime.h"
 #include "ops/ops.h"

@@ -73,10 +73,17 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   return std::shared_ptr<Storage>(new Storage(p, nbytes, device));
 }
 
+std::shared_ptr<Storage> Storage::allocate_pinned(size_t nbytes) {
+  void* p = cuda::host_alloc_pinned(nbytes);
+  if (p) note_alloc(static_cast<int64_t>(nbytes));
+  return std::shared_ptr<Storage>(new Storage(p, nbytes, kCPU, /*pinned=*/true));
+}
+
 Storage::~Storage() {
   if (device_.is_cpu()) {
     if (data_) {
-      host_free(data_, nbytes_);
+      if (pinned_) cuda::host_free_pinned(data_);
+      else host_free(data_, nbytes_);
       g_in_use.fetch_sub(static_cast<int64_t>(nbytes_), std::memory_order_relaxed);
       g_blocks.fetch_sub(1, std::memory_order_relaxed);
     }

@@ -18,6 +18,9 @@ class Storage {
  public:
   // Allocates nbytes (uninitialised) on device; throws aft::Error when that is impossible.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
+  // Pinned host memory (cuda::host_alloc_pinned): a CPU storage that copies to a CUDA device
+  // can read without staging, and asynchronously (ops/copy.cpp).
+  static std::shared_ptr<Storage> allocate_pinned(size_t nbytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -25,15 +28,18 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
   uint64_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  Storage(void* data, size_t nbytes, Device device) : data_(data), nbytes_(nbytes), device_(device) {}
+  Storage(void* data, size_t nbytes, Device device, bool pinned = false)
+      : data_(data), nbytes_(nbytes), device_(device), pinned_(pinned) {}
   void* data_;
   size_t nbytes_;
   Device device_;
+  bool pinned_;
   std::atomic<uint64_t> version_{0};
 };
 

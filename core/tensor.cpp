@@ -47,6 +47,17 @@ Tensor empty(const Shape& shape, TensorOptions opts) {
   return t;
 }
 
+Tensor empty_pinned(const Shape& shape, DType dtype) {
+  for (int64_t e : shape)
+    AFT_CHECK(e >= 0, "empty_pinned: negative extent in shape {}", shape);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate_pinned(static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
 Tensor as_strided(const Tensor& t, const Shape& shape, const Strides& strides, int64_t offset) {
   AFT_ASSERT(shape.ndim() == strides.ndim());
   // Bounds: the lowest and highest element the view can touch must lie inside the storage.

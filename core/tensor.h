@@ -75,6 +75,7 @@ class Tensor {
   Device device() const { return checked()->storage->device(); }
   bool is_cpu() const { return device().is_cpu(); }
   bool is_cuda() const { return device().is_cuda(); }
+  bool is_pinned() const { return checked()->storage->pinned(); }  // pinned host memory
   size_t element_size() const { return dtype_size(dtype()); }
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return checked()->storage; }
@@ -110,6 +111,11 @@ class Tensor {
   Tensor to(DType dtype) const;
   Tensor cpu() const { return to(kCPU); }
   Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
+  // A contiguous copy in pinned host memory (itself when already pinned and contiguous): its
+  // copies to a CUDA device are queued without waiting. Until the device has read it
+  // (cuda::synchronize(), or any copy back to the host), do not write to it; a copy_ into it
+  // waits by itself. Not recorded by autograd.
+  Tensor pin_memory() const;
 
   // ---- in-place (not recorded; refused on tensors that need grad while grad mode is on)
   Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype, any device pair
@@ -150,6 +156,9 @@ class Tensor {
 // ---- low-level construction (no autograd)
 // A new dense tensor; memory uninitialised.
 Tensor empty(const Shape& shape, TensorOptions opts = {});
+// A new dense CPU tensor in pinned host memory (cuda/runtime.h; ordinary host memory in the
+// emulator and without CUDA); uninitialised. For the batches a data loader sends to the GPU.
+Tensor empty_pinned(const Shape& shape, DType dtype = kFloat32);
 // A view of t's storage with the given geometry (no checks beyond bounds; not recorded).
 Tensor as_strided(const Tensor& t, const Shape& shape, const Strides& strides, int64_t offset);
 

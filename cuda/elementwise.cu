@@ -90,12 +90,12 @@ __global__ void copy_kernel(D* dst, const S* src, int64_t n, OffsetCalc<2> oc) {
 
 }  // namespace
 
-void fill_contiguous(void* out, int64_t n, int dtype_bytes, double value) {
-  if (dtype_bytes == 4)
-    AFT_LAUNCH(fill_kernel<float>, loop_blocks(n), kLoopThreads, 0, static_cast<float*>(out), n,
-               static_cast<float>(value));
-  else
-    AFT_LAUNCH(fill_kernel<double>, loop_blocks(n), kLoopThreads, 0, static_cast<double*>(out), n, value);
+// value converted to the dtype as static_cast does (the CPU's fill_); any dtype of with_any_type.
+void fill_contiguous(void* out, int64_t n, DType dtype, double value) {
+  with_any_type(dtype, [&](auto z) {
+    using T = decltype(z);
+    AFT_LAUNCH(fill_kernel<T>, loop_blocks(n), kLoopThreads, 0, static_cast<T*>(out), n, static_cast<T>(value));
+  });
 }
 
 void copy(const TensorDesc& dst, const TensorDesc& src) {

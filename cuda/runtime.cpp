@@ -42,6 +42,7 @@ void copy_h2d(void*, const void*, size_t) { require_device(0, "copy to cuda"); }
 void copy_d2h(void*, const void*, size_t) { require_device(0, "copy from cuda"); }
 void copy_d2d(void*, const void*, size_t) { require_device(0, "copy on cuda"); }
 void synchronize() {}
+void copy_h2d_async(void*, const void*, size_t) { require_device(0, "copy to cuda"); }
 
 #else  // ------------------------------------------------------------ real or emulated CUDA
 
@@ -66,6 +67,7 @@ std::string device_name(int) { return "SIMT emulator"; }
 void copy_h2d(void* dst, const void* src, size_t bytes) { if (bytes) std::memcpy(dst, src, bytes); }
 void copy_d2h(void* dst, const void* src, size_t bytes) { if (bytes) std::memcpy(dst, src, bytes); }
 void copy_d2d(void* dst, const void* src, size_t bytes) { if (bytes) std::memmove(dst, src, bytes); }
+void copy_h2d_async(void* dst, const void* src, size_t bytes) { copy_h2d(dst, src, bytes); }
 void synchronize() {}
 #else
 namespace {
@@ -113,6 +115,26 @@ void copy_d2h(void* dst, const void* src, size_t bytes) {
 void copy_d2d(void* dst, const void* src, size_t bytes) {
   if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0), "copy on cuda");
 }
+void copy_h2d_async(void* dst, const void* src, size_t bytes) {
+  if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, 0), "copy to cuda (async)");
+}
+void* host_alloc_pinned(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  require_device(0, "pin_memory");
+  void* p = nullptr;
+  cudaError_t e = cudaHostAlloc(&p, bytes, cudaHostAllocDefault);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear the error
+    AFT_ERROR("pin_memory: cudaHostAlloc of {} bytes ({:.1f} MiB) failed: {}", bytes, bytes / 1048576.0,
+              cudaGetErrorString(e));
+  }
+  return p;
+}
+void host_free_pinned(void* p) {
+  if (!p) return;
+  cudaDeviceSynchronize();  // a queued copy may still read the block (errors: reported elsewhere)
+  cudaFreeHost(p);
+}
 void synchronize() { check(cudaDeviceSynchronize(), "synchronize"); }
 void check_launch(const char* kernel_name) {
   static const bool sync_check = [] {
@@ -124,6 +146,17 @@ void check_launch(const char* kernel_name) {
 }
 #endif
 
+#endif
+
+#if !AFT_WITH_CUDA || AFT_CUDA_EMULATE
+// No page-locking to do: 64-byte aligned host memory, as CPU tensors get.
+void* host_alloc_pinned(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, bytes) != 0) AFT_ERROR("pin_memory: out of host memory asking for {} bytes", bytes);
+  return p;
+}
+void host_free_pinned(void* p) { std::free(p); }
 #endif
 
 }  // namespace aft::cuda

@@ -48,6 +48,20 @@ void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);
 void copy_d2d(void* dst, const void* src, size_t bytes);
 
+// Pinned (page-locked) host memory, which the GPU's copy engines read directly, so a copy from
+// it can be queued without a staging copy (cudaHostAlloc / cudaFreeHost). In the emulator and in
+// AFT_CUDA=OFF builds it is ordinary aligned host memory. host_alloc_pinned(0) returns nullptr;
+// failure throws aft::Error. host_free_pinned first waits for queued work, which may still be
+// reading the block.
+void* host_alloc_pinned(size_t bytes);
+void host_free_pinned(void* p);
+
+// Host to device without waiting: queued on the current device's stream and ordered before
+// every kernel launched after it. `src` must be pinned memory and must not be written until the
+// copy is done (synchronize(), or any copy to the host, which waits for the stream). In the
+// emulator and without CUDA it is copy_h2d.
+void copy_h2d_async(void* dst, const void* src, size_t bytes);
+
 // Waits until all queued work on the device has finished.
 void synchronize();
 

@@ -11,13 +11,19 @@
 //   du[t]  = Σ_j g[t, j] · v[t + j − (W − 1)]
 //   dv[t'] = Σ_j g[t' − j + (W − 1), j] · u[t' − j + (W − 1)]
 // Each output row (and each dv row) is computed by one task, so results do not depend on the
-// thread count.
+// thread count. CUDA tensors run cuda/aft_bias.cu (the same sums, one thread per element).
 #include "autograd/tape.h"
 #include "core/parallel.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
+
+namespace cuda {  // cuda/aft_bias.cu
+void aft_band_bias_forward(const TensorDesc& u, const TensorDesc& v, const TensorDesc& out, int64_t window);
+void aft_band_bias_backward(const TensorDesc& g, const TensorDesc& u, const TensorDesc& v, const TensorDesc& du,
+                            const TensorDesc& dv, int64_t window);
+}  // namespace cuda
 
 namespace {
 
@@ -83,13 +89,16 @@ Tensor aft_band_bias(const Tensor& u, const Tensor& v, int64_t window, bool caus
   AFT_CHECK(u.ndim() == 2 && v.ndim() == 2 && u.shape() == v.shape(),
             "{}: u and v must both be [T, d'], got {} and {}", op, u.shape(), v.shape());
   AFT_CHECK(window >= 1, "{}: window must be >= 1, got {}", op, window);
-  AFT_CHECK(u.is_cpu(), "{}: not implemented for CUDA tensors in this build", op);
   BandGeom g{u.size(0), u.size(1), window, causal ? window : 2 * window - 1};
   Tensor uc = u.contiguous(), vc = v.contiguous();
   Tensor out = empty({g.T, g.nb}, {u.dtype(), u.device()});
-  dispatch_float(u.dtype(), op, [&]<class T>() {
-    band_forward<T>(uc.data<T>(), vc.data<T>(), out.data<T>(), g);
-  });
+  if (out.is_cuda()) {
+    AFT_CUDA_CALL(cuda::aft_band_bias_forward(desc(uc), desc(vc), desc(out), window));
+  } else {
+    dispatch_float(u.dtype(), op, [&]<class T>() {
+      band_forward<T>(uc.data<T>(), vc.data<T>(), out.data<T>(), g);
+    });
+  }
   if (autograd::needs_grad(u, v)) {
     bool nu = autograd::needs_grad(u), nv = autograd::needs_grad(v);
     SavedTensor su = nv ? SavedTensor(uc) : SavedTensor(), sv = nu ? SavedTensor(vc) : SavedTensor();
@@ -97,11 +106,17 @@ Tensor aft_band_bias(const Tensor& u, const Tensor& v, int64_t window, bool caus
       Tensor gr = grads[0].contiguous();
       Tensor du = nu ? empty({g.T, g.C}, {gr.dtype(), gr.device()}) : Tensor();
       Tensor dv = nv ? empty({g.T, g.C}, {gr.dtype(), gr.device()}) : Tensor();
-      dispatch_float(gr.dtype(), "aft_band_bias", [&]<class T>() {
-        band_backward<T>(gr.data<T>(), nv ? su.get().data<T>() : nullptr,
-                         nu ? sv.get().data<T>() : nullptr, nu ? du.data<T>() : nullptr,
-                         nv ? dv.data<T>() : nullptr, g);
-      });
+      if (gr.is_cuda()) {
+        AFT_CUDA_CALL(cuda::aft_band_bias_backward(desc(gr), desc_or_null(nv ? su.get() : Tensor()),
+                                                   desc_or_null(nu ? sv.get() : Tensor()), desc_or_null(du),
+                                                   desc_or_null(dv), g.W));
+      } else {
+        dispatch_float(gr.dtype(), "aft_band_bias", [&]<class T>() {
+          band_backward<T>(gr.data<T>(), nv ? su.get().data<T>() : nullptr,
+                           nu ? sv.get().data<T>() : nullptr, nu ? du.data<T>() : nullptr,
+                           nv ? dv.data<T>() : nullptr, g);
+        });
+      }
       return TensorList{du, dv};
     });
   }

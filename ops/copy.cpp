@@ -1,6 +1,9 @@
 // ops/copy.cpp: copies and conversions: copy_ (any dtype, any device pair, broadcasting),
-// fill_, contiguous, clone, to(dtype), to(device). clone/to are differentiable (the gradient
-// is copied back); copy_ and fill_ are in-place and not recorded.
+// fill_, contiguous, clone, to(dtype), to(device), pin_memory. clone/to are differentiable (the
+// gradient is copied back); copy_ and fill_ are in-place and not recorded.
+// Host to device copies wait for the transfer, except from a pinned source that needs no
+// conversion: that one is queued (cuda::copy_h2d_async) and the source must stay unwritten until
+// the device has read it; copy_ into a pinned tensor therefore synchronises first.
 #include "autograd/tape.h"
 #include "cuda/runtime.h"
 #include "ops/cpu_loops.h"
@@ -10,7 +13,7 @@
 namespace aft {
 
 namespace cuda {  // cuda/elementwise.cu
-void fill_contiguous(void* out, int64_t n, int dtype_bytes, double value);
+void fill_contiguous(void* out, int64_t n, DType dtype, double value);
 void copy(const TensorDesc& dst, const TensorDesc& src);
 }
 
@@ -40,14 +43,20 @@ Tensor& Tensor::copy_(const Tensor& src) {
             "copy_: source of shape {} does not broadcast to the destination shape {}", src.shape(),
             shape());
   const Device dd = device(), sd = src.device();
+  if (is_pinned()) cuda::synchronize();  // a queued copy may still read this buffer
   if (dd.is_cpu() && sd.is_cpu()) {
     cpu_copy(*this, src);
   } else if (dd.is_cpu()) {
-    // Device to host: bring the source over as a dense block, then convert/scatter on the host.
+    // Device to host: bring the source over as a dense block (straight into the destination when
+    // it is one of the same dtype and shape), then convert/scatter on the host.
     Tensor s = src.detach().contiguous();
-    Tensor host = empty(s.shape(), s.dtype());
-    cuda::copy_d2h(host.raw_data(), s.raw_data(), s.numel() * s.element_size());
-    cpu_copy(*this, host);
+    if (s.dtype() == dtype() && s.shape() == shape() && is_contiguous()) {
+      cuda::copy_d2h(raw_data(), s.raw_data(), numel() * element_size());
+    } else {
+      Tensor host = empty(s.shape(), s.dtype());
+      cuda::copy_d2h(host.raw_data(), s.raw_data(), s.numel() * s.element_size());
+      cpu_copy(*this, host);
+    }
   } else if (sd.is_cpu()) {
     // Host to device: convert and densify on the host, one transfer, then place on the device.
     Tensor s = src.detach();
@@ -56,7 +65,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
       cpu_copy(h, s);
       s = h;
     }
-    if (is_contiguous()) {
+    if (is_contiguous() && s.is_pinned()) {
+      cuda::copy_h2d_async(raw_data(), s.raw_data(), numel() * element_size());
+    } else if (is_contiguous()) {
       cuda::copy_h2d(raw_data(), s.raw_data(), numel() * element_size());
     } else {
       Tensor staged = empty(shape(), {dtype(), dd});
@@ -82,10 +93,10 @@ Tensor& Tensor::fill_(double value) {
       T v = static_cast<T>(value);
       cpu_map<T>(*this, [v]() { return v; });
     });
-  } else if (is_contiguous() && is_floating(dtype())) {
-    AFT_CUDA_CALL(cuda::fill_contiguous(raw_data(), numel(), static_cast<int>(element_size()), value));
+  } else if (is_contiguous()) {  // on the device, no host scalar (int64 and bool too)
+    AFT_CUDA_CALL(cuda::fill_contiguous(raw_data(), numel(), dtype(), value));
   } else {
-    // Any layout or dtype: broadcast a one-element tensor holding the value.
+    // A strided CUDA tensor: broadcast a one-element tensor holding the value.
     Tensor one = empty(Shape{}, {dtype(), kCPU});
     dispatch_all(dtype(), "fill_", [&]<class T>() { *one.data<T>() = static_cast<T>(value); });
     copy_(one);
@@ -127,6 +138,16 @@ Tensor Tensor::to(DType dt) const {
     autograd::record("to_dtype", {*this}, {out}, [from](const autograd::TensorList& g) {
       return autograd::TensorList{g[0].to(from)};
     });
+  return out;
+}
+
+Tensor Tensor::pin_memory() const {
+  check_defined("pin_memory", *this);
+  AFT_CHECK(is_cpu(), "pin_memory: the tensor of shape {} is on {}; only host tensors can be pinned", shape(),
+            device());
+  if (is_pinned() && is_contiguous()) return *this;
+  Tensor out = empty_pinned(shape(), dtype());
+  out.copy_(detach());
   return out;
 }
 

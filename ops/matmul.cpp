@@ -1,5 +1,5 @@
 // ops/matmul.cpp: matmul, the batched matrix product with NumPy semantics, on top of the CPU
-// GEMM of ops/gemm.h.
+// GEMM of ops/gemm.h (CUDA tensors: cuBLAS, cuda/blas.h).
 //
 //   a [..., M, K] @ b [..., K, N] -> out [..., M, N]
 //   out[z, i, j] = Σ_k a[z, i, k] · b[z, k, j]      (z: the broadcast batch index)
@@ -17,8 +17,16 @@
 //   dB = A^T @ G   [..., K, N], likewise; when b has no batch dims this is one gemm over all
 //                  B·M rows: dB = A_flat^T @ G_flat, A_flat [B·M, K], G_flat [B·M, N].
 // a is saved only when b needs a gradient and b only when a does.
+//
+// CUDA tensors: the same layouts go to cuBLAS (cuda/blas.h) as strided batches. The batch is
+// split into an outer part, looped over on the host, and the longest run of inner batch dims
+// over which a, b (and the dense output) advance by one fixed stride each, run as one
+// strided-batched GEMM: x [B, H, T, D] @ w [D, N] or y [B, H, T, T] @ v [B, H, T, D] are one
+// call, a [B, 1, M, K] @ b [H, K, N] is B calls of H products. TF32 stays off unless
+// cuda::set_allow_tf32(true).
 #include "autograd/tape.h"
 #include "core/parallel.h"
+#include "cuda/blas.h"
 #include "ops/gemm.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
@@ -72,6 +80,64 @@ bool rows_fold(const Shape& shape, const Strides& strides, int nb, int64_t ld) {
   return true;
 }
 
+// Element offsets of a[z] and b[z] for the flat batch index z (strides as, bs over `batch`).
+void batch_offsets(const Shape& batch, const Strides& as, const Strides& bs, int64_t z, int64_t* oa,
+                   int64_t* ob) {
+  *oa = *ob = 0;
+  for (int d = batch.ndim() - 1; d >= 0; --d) {
+    const int64_t i = z % batch[d];
+    z /= batch[d];
+    *oa += i * as[d];
+    *ob += i * bs[d];
+  }
+}
+
+// The stride s with which an operand of strides st advances over batch dims [d0, nb): the
+// entry with flat index z over those dims starts at z·s. False when no single stride does.
+bool batch_stride(const Shape& batch, const Strides& st, int d0, int64_t* s) {
+  int64_t inner = 1;
+  bool found = false;
+  *s = 0;
+  for (int d = batch.ndim() - 1; d >= d0; --d) {
+    if (batch[d] == 1) continue;
+    if (!found) *s = st[d], found = true;
+    else if (st[d] != *s * inner) return false;
+    inner *= batch[d];
+  }
+  return true;
+}
+
+// The CUDA forward (see the header comment): gemm_ready operands a, b with layouts la, lb and
+// batch strides as, bs; out dense [batch..., M, N]; K >= 1.
+void matmul_cuda(const Tensor& a, const MatLayout& la, const Strides& as, const Tensor& b, const MatLayout& lb,
+                 const Strides& bs, const Shape& batch, bool one_gemm, const Tensor& out) {
+  const int64_t M = out.size(-2), N = out.size(-1), K = a.size(-1);
+  const auto esize = static_cast<int64_t>(a.element_size());
+  const char* pa = static_cast<const char*>(a.raw_data());
+  const char* pb = static_cast<const char*>(b.raw_data());
+  char* po = static_cast<char*>(out.raw_data());
+  cuda::GemmBatch g{.trans_a = la.trans, .trans_b = lb.trans, .M = M, .N = N, .K = K, .A = pa, .lda = la.ld,
+                    .B = pb, .ldb = lb.ld, .C = po, .ldc = N, .stride_c = M * N};
+  if (one_gemm) {  // rows of all batch entries against the shared b
+    g.M = batch.numel() * M;
+    AFT_CUDA_CALL(cuda::gemm_strided_batched(a.dtype(), g, "matmul"));
+    return;
+  }
+  int d0 = 0;  // the first inner batch dim; d0 = batch.ndim() (no inner dims) always fits
+  while (!(batch_stride(batch, as, d0, &g.stride_a) && batch_stride(batch, bs, d0, &g.stride_b))) ++d0;
+  int64_t outer = 1;
+  for (int d = 0; d < d0; ++d) outer *= batch[d];
+  g.batch = batch.numel() / outer;
+  for (int64_t zo = 0; zo < outer; ++zo) {
+    int64_t oa = 0, ob = 0;
+    batch_offsets(batch, as, bs, zo * g.batch, &oa, &ob);
+    g.A = pa + oa * esize;
+    g.B = pb + ob * esize;
+    g.C = po + zo * g.batch * M * N * esize;
+    AFT_CUDA_CALL(cuda::gemm_strided_batched(a.dtype(), g, "matmul"));
+  }
+}
+
 // out[z] = a[z] @ b[z] for a [..., M, K], b [..., K, N] (both at least 2-d, not tracked).
 Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
   const int na = a_in.ndim(), nbd = b_in.ndim();
@@ -84,7 +150,7 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor out = empty(out_shape, a_in.dtype());
+  Tensor out = empty(out_shape, {a_in.dtype(), a_in.device()});
   if (out.numel() == 0) return out;
   if (K == 0) return out.zero_();  // empty sums (and a, b have no layout worth finding)
 
@@ -97,24 +163,24 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
   const int64_t batch_n = batch.numel();
   bool b_shared = true;
   for (int d = 0; d < nb; ++d) b_shared = b_shared && (bs[d] == 0 || batch[d] == 1);
+  const bool one_gemm = b_shared && !la.trans && rows_fold(a_full, as, nb, la.ld);
+  if (out.is_cuda()) {
+    matmul_cuda(a, la, as, b, lb, bs, batch, one_gemm, out);
+    return out;
+  }
 
   dispatch_float(a.dtype(), "matmul", [&]<class T>() {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* po = out.data<T>();
-    if (b_shared && !la.trans && rows_fold(a_full, as, nb, la.ld)) {
+    if (one_gemm) {
       gemm<T>(false, lb.trans, batch_n * M, N, K, T(1), pa, la.ld, pb, lb.ld, T(0), po, N);
       return;
     }
     // One gemm per batch entry z; element offsets of a[z] and b[z] from the multi-index.
     auto one = [&](int64_t z) {
-      int64_t oa = 0, ob = 0, rem = z;
-      for (int d = nb - 1; d >= 0; --d) {
-        int64_t i = rem % batch[d];
-        rem /= batch[d];
-        oa += i * as[d];
-        ob += i * bs[d];
-      }
+      int64_t oa = 0, ob = 0;
+      batch_offsets(batch, as, bs, z, &oa, &ob);
       gemm<T>(la.trans, lb.trans, M, N, K, T(1), pa + oa, la.ld, pb + ob, lb.ld, T(0),
               po + z * M * N, N);
     };
@@ -178,7 +244,6 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                 "matmul: batch dimensions cannot be broadcast: {} @ {}", a.shape(), b.shape());
     }
   }
-  if (a.is_cuda()) no_cuda_kernel("matmul");
 
   // 1-d operands become matrices through recorded views, so their gradients need nothing more.
   const bool vec_a = a.ndim() == 1, vec_b = b.ndim() == 1;
