@@ -113,8 +113,8 @@ class Tensor {
   Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
   // A contiguous copy in pinned host memory (itself when already pinned and contiguous): its
   // copies to a CUDA device are queued without waiting. Until the device has read it
-  // (cuda::synchronize(), or any copy back to the host), do not write to it; a copy_ into it
-  // waits by itself. Not recorded by autograd.
+  // (cuda::synchronize(), or any copy back to the host), do not write to it through data<T>();
+  // copy_, fill_ and zero_ into it wait by themselves. Not recorded by autograd.
   Tensor pin_memory() const;
 
   // ---- in-place (not recorded; refused on tensors that need grad while grad mode is on)

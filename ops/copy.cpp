@@ -89,6 +89,7 @@ Tensor& Tensor::fill_(double value) {
   check_defined("fill_", *this);
   check_inplace("fill_", *this);
   if (is_cpu()) {
+    if (is_pinned()) cuda::synchronize();  // as in copy_: a queued upload may still read it
     dispatch_all(dtype(), "fill_", [&]<class T>() {
       T v = static_cast<T>(value);
       cpu_map<T>(*this, [v]() { return v; });
