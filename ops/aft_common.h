@@ -280,6 +280,77 @@ inline void far_grad(Vec<T> k, Vec<T> v, const Acc<T>& F, Vec<T>& dv, Vec<T>& dk
   dk += f * (v * F.a - F.b);
 }
 
+// ---------------------------------------------------------------- separable tiles
+
+// The tiled "separable shift" of AFT-full (ops/aft_full.cpp explains it), shared with aft_local's
+// band: a (row t, key tile) term e^{k + w} is computed as e^{w - Mw}·e^{k - Mk} times the shift
+// e^{Mk + Mw}, and the safe/exact rule (tile_shift) says when that cannot lose the tile's largest
+// term to underflow (else the caller sums the tile exactly, one exp per term).
+
+template <class T>
+constexpr T kSafeGap = std::is_same_v<T, float> ? T(50) : T(600);
+
+// The bias side of tile (row t, keys [j0, jend)): Mw = max w, cw = its index, E = e^{w - Mw}
+// (E[j] for t' = j0 + j; 0 past jend, so causal rows can share the key loop of their tile).
+template <class T>
+void bias_row(const T* wrow, int64_t j0, int64_t jend, int64_t tj, T* E, T* Mw, int64_t* cw) {
+  constexpr int W = Simd<T>::W;
+  T m = wrow[j0];
+  int64_t i = j0;
+  if (jend - j0 >= W) {
+    Vec<T> mv = load(wrow + j0);
+    for (i = j0 + W; i + W <= jend; i += W) mv = vmax(mv, load(wrow + i));
+    m = hmax(mv);
+  }
+  for (; i < jend; ++i) m = std::max(m, wrow[i]);
+  int64_t am = j0;
+  while (wrow[am] != m && am + 1 < jend) ++am;  // the first maximum
+  *Mw = m, *cw = am;
+  for (int64_t j = j0; j < jend; j += W) {
+    const int n = static_cast<int>(std::min<int64_t>(W, jend - j));
+    store(E + (j - j0), vexp(load(wrow + j, n) - m), n);
+  }
+  std::fill(E + (jend - j0), E + tj, T(0));
+}
+
+// Key side of tile [j0, j1) for batch b, chunk c: Mk = max k, ak = its index, per lane.
+template <class T>
+void key_max(const T* k, int64_t j0, int64_t j1, int64_t D, int64_t c, int n, Vec<T>* Mk,
+             int64_t* ak) {
+  constexpr int W = Simd<T>::W;
+  Vec<T> m = load(k + j0 * D + c * W, n);
+  for (int l = 0; l < W; ++l) ak[l] = j0;
+  for (int64_t j = j0 + 1; j < j1; ++j) {
+    Vec<T> x = load(k + j * D + c * W, n);
+    for (int l = 0; l < n; ++l)
+      if (x[l] > m[l]) m[l] = x[l], ak[l] = j;
+  }
+  *Mk = m;
+}
+
+// The shift LB (a lower bound of max over keys [jbeg, jend) of k + w[t, .]) and whether the
+// separable tile is safe for every lane: gap = Mk + Mw - LB <= kSafeGap. Mk, ak: the key tile's
+// max of k and its index (the tile may extend past [jbeg, jend): Mk is then only an upper bound,
+// which keeps the rule valid); Mw, cw: the max of w over [jbeg, jend) and its index.
+template <class T>
+bool tile_shift(const T* k, const T* wrow, int64_t D, int64_t c, int n, Vec<T> Mk,
+                const int64_t* ak, T Mw, int64_t cw, int64_t jbeg, int64_t jend, Vec<T>* LB) {
+  constexpr int W = Simd<T>::W;
+  Vec<T> lb = Mw + load(k + cw * D + c * W, n);   // the key of largest w
+  const auto bad = (Mk + Mw - lb) > kSafeGap<T>;  // padding lanes: gap 0
+  bool safe = true;
+  for (int l = 0; l < W; ++l) safe = safe && bad[l] == 0;
+  if (!safe) {  // second candidate: the key of largest k (if the row sees it)
+    safe = true;
+    for (int l = 0; l < n; ++l) {
+      if (ak[l] >= jbeg && ak[l] < jend) lb[l] = std::max(lb[l], Mk[l] + wrow[ak[l]]);
+      safe = safe && Mk[l] + Mw - lb[l] <= kSafeGap<T>;
+    }
+  }
+  *LB = lb;
+  return safe;
+}
+
 }  // namespace aft::aftk
 
 #pragma GCC diagnostic pop

@@ -70,68 +70,6 @@ constexpr int64_t kTJ = 128;  // forward: keys per tile
 constexpr int64_t kTJb = 64;  // backward: keys per tile (its P, v, dk, dv tiles stay in L2)
 constexpr int kRows = 8;      // backward: target rows sharing one pass over the key tile
 
-template <class T>
-constexpr T kSafeGap = std::is_same_v<T, float> ? T(50) : T(600);
-
-// The bias side of tile (row t, keys [j0, jend)): Mw = max w, cw = its index, E = e^{w - Mw}
-// (E[j] for t' = j0 + j; 0 past jend, so causal rows can share the key loop of their tile).
-template <class T>
-void bias_row(const T* wrow, int64_t j0, int64_t jend, int64_t tj, T* E, T* Mw, int64_t* cw) {
-  constexpr int W = Simd<T>::W;
-  T m = wrow[j0];
-  int64_t i = j0;
-  if (jend - j0 >= W) {
-    Vec<T> mv = load(wrow + j0);
-    for (i = j0 + W; i + W <= jend; i += W) mv = vmax(mv, load(wrow + i));
-    m = hmax(mv);
-  }
-  for (; i < jend; ++i) m = std::max(m, wrow[i]);
-  int64_t am = j0;
-  while (wrow[am] != m && am + 1 < jend) ++am;  // the first maximum
-  *Mw = m, *cw = am;
-  for (int64_t j = j0; j < jend; j += W) {
-    const int n = static_cast<int>(std::min<int64_t>(W, jend - j));
-    store(E + (j - j0), vexp(load(wrow + j, n) - m), n);
-  }
-  std::fill(E + (jend - j0), E + tj, T(0));
-}
-
-// Key side of tile [j0, j1) for batch b, chunk c: Mk = max k, ak = its index, per lane.
-template <class T>
-void key_max(const T* k, int64_t j0, int64_t j1, int64_t D, int64_t c, int n, Vec<T>* Mk,
-             int64_t* ak) {
-  constexpr int W = Simd<T>::W;
-  Vec<T> m = load(k + j0 * D + c * W, n);
-  for (int l = 0; l < W; ++l) ak[l] = j0;
-  for (int64_t j = j0 + 1; j < j1; ++j) {
-    Vec<T> x = load(k + j * D + c * W, n);
-    for (int l = 0; l < n; ++l)
-      if (x[l] > m[l]) m[l] = x[l], ak[l] = j;
-  }
-  *Mk = m;
-}
-
-// The shift LB (a lower bound of max over keys [j0, jend) of k + w[t, .]) and whether the
-// separable tile is safe for every lane: gap = Mk + Mw - LB <= kSafeGap.
-template <class T>
-bool tile_shift(const T* k, const T* wrow, int64_t D, int64_t c, int n, Vec<T> Mk,
-                const int64_t* ak, T Mw, int64_t cw, int64_t jend, Vec<T>* LB) {
-  constexpr int W = Simd<T>::W;
-  Vec<T> lb = Mw + load(k + cw * D + c * W, n);   // the key of largest w
-  const auto bad = (Mk + Mw - lb) > kSafeGap<T>;  // padding lanes: gap 0
-  bool safe = true;
-  for (int l = 0; l < W; ++l) safe = safe && bad[l] == 0;
-  if (!safe) {  // second candidate: the key of largest k (if the row sees it)
-    safe = true;
-    for (int l = 0; l < n; ++l) {
-      if (ak[l] < jend) lb[l] = std::max(lb[l], Mk[l] + wrow[ak[l]]);
-      safe = safe && Mk[l] + Mw - lb[l] <= kSafeGap<T>;
-    }
-  }
-  *LB = lb;
-  return safe;
-}
-
 // ---------------------------------------------------------------- forward
 
 template <class T>
@@ -208,8 +146,8 @@ void full_forward(const T* q, const T* k, const T* v, const T* w, T* y, T* L, T*
               const T* wrow = w + t * T_;
               V LB;
               Acc<T>& st = acc[static_cast<size_t>(row * nc + c)];
-              if (tile_shift(k + o, wrow, D, c, n, Mk[mi], &ak[mi * W], Mw[row], cw[row], jend[row],
-                             &LB)) {
+              if (tile_shift(k + o, wrow, D, c, n, Mk[mi], &ak[mi * W], Mw[row], cw[row], j0,
+                             jend[row], &LB)) {
                 V f = vexp(Mk[mi] + Mw[row] - LB);
                 st.push(LB, nn[u] * f, dd[u] * f);
                 continue;
@@ -299,7 +237,7 @@ void full_backward(const T* k, const T* v, const T* w, const T* L, const T* r, c
               const int64_t e = o + t * D + c * W;
               V LB;
               const bool ok =
-                  tile_shift(kb, wrow, D, c, n, Mk[c], &ak[c * W], Mw[u], cw[u], jend[u], &LB);
+                  tile_shift(kb, wrow, D, c, n, Mk[c], &ak[c * W], Mw[u], cw[u], j0, jend[u], &LB);
               exact[c * kRows + u] = !ok;
               any_exact = any_exact || !ok;
               const V grt = load(gr + e, n);
