@@ -28,24 +28,14 @@
 #include <vector>
 
 #include "aft.h"
+#include "bench_common.h"
 
 using namespace aft;
 
+using aft_bench::cpu_model;
+using aft_bench::median;
+
 namespace {
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 struct Result {
   double ms = 0, peak_mb = 0;

@@ -29,18 +29,15 @@
 #include "aft.h"
 #include "cuda/blas.h"
 #include "nn/optim.h"
+#include "bench_common.h"
 
 using namespace aft;
+
+using aft_bench::median;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Median seconds of one call of f (followed by a device synchronise) over `reps` timed calls.
 double median_seconds(int reps, const std::function<void()>& f) {

@@ -27,20 +27,15 @@
 #include "../examples/imagenet/loader.h"
 #include "../examples/imagenet/transforms.h"
 #include "aft.h"
+#include "bench_common.h"
 
 using namespace aft;
 using namespace aft::imagenet;
 namespace fs = std::filesystem;
 
-namespace {
+using aft_bench::cpu_model;
 
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
+namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

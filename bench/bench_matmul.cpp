@@ -24,10 +24,14 @@
 
 #include "aft.h"
 #include "ops/gemm.h"
+#include "bench_common.h"
 
 #if AFT_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
+
+using aft_bench::cpu_model;
+using aft_bench::median;
 
 namespace {
 
@@ -37,20 +41,6 @@ struct Shape3 {
   int64_t M, N, K;
   bool f64;
 };
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Seconds of each of `n` timed calls of f, after one untimed warm-up call (first touch of C,
 // packing buffers, thread start-up).

@@ -31,26 +31,16 @@
 #include <sys/resource.h>
 
 #include "aft.h"
+#include "bench_common.h"
 
 using namespace aft;
+
+using aft_bench::cpu_model;
+using aft_bench::median;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Median seconds of one call of f over `reps` timed calls, after one warm-up call.
 template <class F>
