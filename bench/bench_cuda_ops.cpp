@@ -28,7 +28,7 @@
 
 #include "aft.h"
 #include "cuda/blas.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 #include "bench_common.h"
 
 using namespace aft;

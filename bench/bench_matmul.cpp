@@ -1,4 +1,4 @@
-// bench/bench_matmul.cpp: GFLOP/s of aft's CPU gemm (ops/gemm.h) against OpenBLAS's
+// bench/bench_matmul.cpp: GFLOP/s of aft's CPU gemm (core/gemm/gemm.h) against OpenBLAS's
 // cblas_sgemm / cblas_dgemm on the same thread count, for square sizes and for the shapes of a
 // transformer layer's projections (forward x @ W, and the backward's G @ W^T and X^T @ G).
 //
@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "aft.h"
-#include "ops/gemm.h"
+#include "core/gemm/gemm.h"
 #include "bench_common.h"
 
 #if AFT_HAVE_OPENBLAS

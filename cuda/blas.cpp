@@ -13,7 +13,7 @@
 // The handle (one per device, created on first use, never destroyed: it must outlive every
 // tensor freed at exit) runs on the default stream like every kernel of cuda/.
 //
-// EMULATE: the CPU GEMM of ops/gemm.h, one call per batch entry, on the emulator's device
+// EMULATE: the CPU GEMM of core/gemm/gemm.h, one call per batch entry, on the emulator's device
 // memory (host memory).
 #include "cuda/blas.h"
 
@@ -24,7 +24,7 @@
 #include "cuda/runtime.h"
 
 #if AFT_CUDA_EMULATE
-#include "ops/gemm.h"
+#include "core/gemm/gemm.h"
 #elif AFT_WITH_CUDA
 #include <cublas_v2.h>
 #include <cuda_runtime.h>

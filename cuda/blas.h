@@ -1,7 +1,7 @@
 // cuda/blas.h: the matrix multiply of CUDA tensors (cuda/blas.cpp): cuBLAS on a GPU, the CPU
-// GEMM of ops/gemm.h on the emulator's memory in the EMULATE build.
+// GEMM of core/gemm/gemm.h on the emulator's memory in the EMULATE build.
 //
-// Row-major and BLAS-like, as ops/gemm.h, for `batch` independent products:
+// Row-major and BLAS-like, as core/gemm/gemm.h, for `batch` independent products:
 //   C_z[M, N] = op(A_z) @ op(B_z)       z = 0 .. batch − 1
 //   A_z = A + z·stride_a (elements; stride 0 reuses one matrix), likewise B_z; C_z = C + z·stride_c
 //   op(A) is A [M, K] with row stride lda, or with trans_a the transpose of A stored as [K, M];

@@ -1,7 +1,7 @@
 // cuda/elementwise.cu: elementwise kernels: fill, unary forward/backward, binary forward,
 // comparisons, where, and the strided converting copy.
 //
-// The scalar formulas are those of the CPU ops (ops/elementwise_math.h), so both backends
+// The scalar formulas are those of the CPU ops (core/math/elementwise.h), so both backends
 // compute the same thing. Every kernel is one thread per output element with a grid-stride
 // loop (256 threads a block); operands may be broadcast and strided (cuda/offsets.h), with a
 // dense fast path that indexes directly. Unary forward/backward and binary forward have a
@@ -13,7 +13,7 @@
 
 #include "cuda/kernel_common.h"
 #include "cuda/offsets.h"
-#include "ops/elementwise_math.h"
+#include "core/math/elementwise.h"
 
 namespace aft::cuda {
 namespace {

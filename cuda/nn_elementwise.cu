@@ -8,7 +8,7 @@
 #include "core/philox.h"
 #include "cuda/kernel_common.h"
 #include "cuda/offsets.h"
-#include "ops/elementwise_math.h"
+#include "core/math/elementwise.h"
 
 namespace aft::cuda {
 namespace {

@@ -1,4 +1,4 @@
-// cuda/optim.cu: fused multi-tensor kernels of the optimizers (nn/optim.cpp): the AdamW step,
+// cuda/optim.cu: fused multi-tensor kernels of the optimizers (nn/optim/optim.cpp): the AdamW step,
 // the SGD step (L2 decay, momentum, Nesterov) and the global-norm gradient clip.
 //
 // Layout of a launch. A model has many parameter tensors, most of them small (biases, norms),
@@ -16,7 +16,7 @@
 // bits for any block scheduling and any number of launches.
 #include "cuda/launch.h"
 #include "cuda/row_reduce.h"
-#include "nn/optim_math.h"
+#include "core/math/optim.h"
 
 namespace aft::cuda {
 namespace {
@@ -198,7 +198,7 @@ void float_type(DType dt, F&& f) {
 
 }  // namespace
 
-// Launchers (declared in nn/optim.cpp). Slots: dense tensors of dtype dt on the current device.
+// Launchers (declared in nn/optim/optim.cpp). Slots: dense tensors of dtype dt on the current device.
 
 void adamw_step(DType dt, const ParamSlot* slots, int count, double b1, double b2, double eps,
                 double bc2_sqrt) {

@@ -16,9 +16,9 @@
 
 #include "aft.h"
 #include "nn/layers.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
-#include "nn/trainer.h"
+#include "nn/optim/optim.h"
+#include "nn/optim/schedule.h"
+#include "nn/run/trainer.h"
 
 using namespace aft;
 

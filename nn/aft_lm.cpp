@@ -4,7 +4,7 @@
 #include "autograd/tape.h"
 #include "core/format.h"
 #include "nn/init.h"
-#include "nn/json.h"
+#include "nn/run/json.h"
 
 namespace aft::nn {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "nn/aft_layers.h"
-#include "nn/json.h"
+#include "nn/run/json.h"
 
 namespace aft::nn {
 

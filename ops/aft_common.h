@@ -31,7 +31,7 @@
 
 #include "core/parallel.h"
 #include "core/tensor.h"
-#include "ops/elementwise_math.h"
+#include "core/math/elementwise.h"
 #include "ops/op_utils.h"
 
 #pragma GCC diagnostic push

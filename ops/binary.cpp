@@ -8,7 +8,7 @@
 // Each operand is saved only when the other operand's gradient needs it.
 #include "autograd/tape.h"
 #include "ops/cpu_loops.h"
-#include "ops/elementwise_math.h"
+#include "core/math/elementwise.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 

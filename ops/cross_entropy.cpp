@@ -27,7 +27,7 @@
 
 #include "autograd/tape.h"
 #include "ops/cpu_loops.h"
-#include "ops/elementwise_math.h"
+#include "core/math/elementwise.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 

@@ -1,5 +1,5 @@
 // ops/matmul.cpp: matmul, the batched matrix product with NumPy semantics, on top of the CPU
-// GEMM of ops/gemm.h (CUDA tensors: cuBLAS, cuda/blas.h).
+// GEMM of core/gemm/gemm.h (CUDA tensors: cuBLAS, cuda/blas.h).
 //
 //   a [..., M, K] @ b [..., K, N] -> out [..., M, N]
 //   out[z, i, j] = Σ_k a[z, i, k] · b[z, k, j]      (z: the broadcast batch index)
@@ -27,7 +27,7 @@
 #include "autograd/tape.h"
 #include "core/parallel.h"
 #include "cuda/blas.h"
-#include "ops/gemm.h"
+#include "core/gemm/gemm.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 

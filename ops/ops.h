@@ -91,7 +91,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim 
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 
-// ---- linear algebra (ops/matmul.cpp; CPU GEMM in ops/gemm.cpp)
+// ---- linear algebra (ops/matmul.cpp; CPU GEMM in core/gemm/gemm.cpp)
 // a [..., M, K] @ b [..., K, N] -> [..., M, N]; batch dims broadcast. A 1-d a is a row vector,
 // a 1-d b a column vector (that dimension is removed from the result).
 Tensor matmul(const Tensor& a, const Tensor& b);

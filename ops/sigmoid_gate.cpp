@@ -10,7 +10,7 @@
 // strides and broadcasting); sum_to then reduces on the device.
 #include "autograd/tape.h"
 #include "ops/cpu_loops.h"
-#include "ops/elementwise_math.h"
+#include "core/math/elementwise.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 

@@ -1,11 +1,11 @@
 // ops/unary.cpp: neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, gelu, pow.
 //
-// Forward: y = f(x); backward: dx = g * f'(x). Both formulas live in ops/elementwise_math.h,
+// Forward: y = f(x); backward: dx = g * f'(x). Both formulas live in core/math/elementwise.h,
 // shared with the CUDA kernels; this file holds the op entry points, what each saves for
 // backward (x or y, whichever the derivative needs), and the CPU loops.
 #include "autograd/tape.h"
 #include "ops/cpu_loops.h"
-#include "ops/elementwise_math.h"
+#include "core/math/elementwise.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 

@@ -1,4 +1,4 @@
-// tests/test_checkpoint.cpp: safetensors files and training checkpoints (nn/checkpoint.h).
+// tests/test_checkpoint.cpp: safetensors files and training checkpoints (nn/run/checkpoint.h).
 // (The JSON reader under them has its own tests in tests/test_json.cpp.)
 //
 // Round trips of every dtype and shape (0-d, zero-sized, 8-d, views), the exact bytes of a small
@@ -21,8 +21,8 @@
 #include <random>
 
 #include "helpers.h"
-#include "nn/checkpoint.h"
-#include "nn/json.h"
+#include "nn/run/checkpoint.h"
+#include "nn/run/json.h"
 
 using namespace aft;
 using namespace aft::test;

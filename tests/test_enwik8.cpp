@@ -12,7 +12,7 @@
 #include "../examples/enwik8/corpus.h"
 #include "example_helpers.h"
 #include "helpers.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 using namespace aft;
 using namespace aft::test;

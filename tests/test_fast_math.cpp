@@ -1,11 +1,11 @@
-// tests/test_fast_math.cpp: the vectorisable float32 exp/tanh/sigmoid of ops/fast_math.h
+// tests/test_fast_math.cpp: the vectorisable float32 exp/tanh/sigmoid of core/math/fast_math.h
 // against double-precision libm, over a dense sweep and at the edges (NaN, ±inf, overflow,
 // underflow, tiny arguments).
 #include <cmath>
 #include <limits>
 
 #include "helpers.h"
-#include "ops/fast_math.h"
+#include "core/math/fast_math.h"
 
 using namespace aft::fastm;
 

@@ -17,7 +17,7 @@
 #include "../examples/imagenet/transforms.h"
 #include "example_helpers.h"
 #include "helpers.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 using namespace aft;
 using namespace aft::imagenet;

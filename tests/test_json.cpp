@@ -1,7 +1,7 @@
-// tests/test_json.cpp: the strict JSON reader and writer of nn/json.h (safetensors headers,
+// tests/test_json.cpp: the strict JSON reader and writer of nn/run/json.h (safetensors headers,
 // configurations): values, escapes, exact 64-bit integers, UTF-8 checks, and refusals.
 #include "helpers.h"
-#include "nn/json.h"
+#include "nn/run/json.h"
 
 using namespace aft;
 using namespace aft::test;

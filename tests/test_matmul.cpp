@@ -1,11 +1,11 @@
-// tests/test_matmul.cpp: the CPU gemm (ops/gemm.h) against a naive triple loop, and the matmul
+// tests/test_matmul.cpp: the CPU gemm (core/gemm/gemm.h) against a naive triple loop, and the matmul
 // op: forward against a loop, batching and broadcasting, 1-d operands, non-contiguous inputs,
 // gradients (gradcheck and the shared-weight fast path), empty shapes and errors.
 #include <cstring>
 #include <tuple>
 
 #include "helpers.h"
-#include "ops/gemm.h"
+#include "core/gemm/gemm.h"
 
 using namespace aft;
 using namespace aft::test;

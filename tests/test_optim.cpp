@@ -1,5 +1,5 @@
 // tests/test_optim.cpp: the optimizers, gradient clipping and learning-rate schedules on the
-// CPU (nn/optim.h, nn/schedule.h).
+// CPU (nn/optim/optim.h, nn/optim/schedule.h).
 //
 // Each update is checked against numbers written out for 2-3 steps of a two-element parameter
 // (values from the formulas by hand, agreeing with PyTorch 1.13's torch.optim.SGD / AdamW in
@@ -9,8 +9,8 @@
 #include <cmath>
 
 #include "helpers.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
+#include "nn/optim/optim.h"
+#include "nn/optim/schedule.h"
 
 using namespace aft;
 using namespace aft::test;

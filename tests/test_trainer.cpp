@@ -1,5 +1,5 @@
-// tests/test_trainer.cpp: the training loop (nn/trainer.h), its metrics log (nn/metrics.h)
-// and SVG plots (nn/plot.h).
+// tests/test_trainer.cpp: the training loop (nn/run/trainer.h), its metrics log (nn/run/metrics.h)
+// and SVG plots (nn/run/plot.h).
 //
 // The model is a hand-made Module (Linear -> tanh -> Dropout -> Linear) regressing y = x·w + noise
 // on batches drawn from the run's generator, trained with AdamW, a warm-up + cosine schedule and
@@ -20,14 +20,14 @@
 #include <thread>
 
 #include "helpers.h"
-#include "nn/checkpoint.h"
-#include "nn/json.h"
+#include "nn/run/checkpoint.h"
+#include "nn/run/json.h"
 #include "nn/layers.h"
-#include "nn/metrics.h"
-#include "nn/optim.h"
-#include "nn/plot.h"
-#include "nn/schedule.h"
-#include "nn/trainer.h"
+#include "nn/run/metrics.h"
+#include "nn/optim/optim.h"
+#include "nn/run/plot.h"
+#include "nn/optim/schedule.h"
+#include "nn/run/trainer.h"
 
 using namespace aft;
 using namespace aft::test;

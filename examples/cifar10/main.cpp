@@ -28,7 +28,7 @@
 #include "data.h"
 #include "train.h"
 #include "nn/aft_lm.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 using namespace aft;
 using namespace aft::cifar10;

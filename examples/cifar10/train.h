@@ -6,7 +6,7 @@
 
 #include "data.h"
 #include "nn/aft_lm.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 namespace aft::cifar10 {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "nn/metrics.h"
+#include "nn/run/metrics.h"
 
 namespace aft::png {
 

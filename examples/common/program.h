@@ -20,7 +20,7 @@
 
 #include "cli.h"
 #include "core/device.h"
-#include "nn/trainer.h"
+#include "nn/run/trainer.h"
 
 namespace aft::examples {
 

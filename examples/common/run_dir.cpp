@@ -4,8 +4,8 @@
 #include <filesystem>
 
 #include "core/format.h"
-#include "nn/checkpoint.h"
-#include "nn/metrics.h"
+#include "nn/run/checkpoint.h"
+#include "nn/run/metrics.h"
 
 namespace aft::examples {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/device.h"
-#include "nn/json.h"
+#include "nn/run/json.h"
 #include "nn/module.h"
 
 namespace aft::examples {

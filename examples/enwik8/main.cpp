@@ -21,7 +21,7 @@
 #include "bpc.h"
 #include "corpus.h"
 #include "nn/aft_lm.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 using namespace aft;
 

@@ -24,8 +24,8 @@
 #include "evaluate.h"
 #include "loader.h"
 #include "model.h"
-#include "nn/metrics.h"
-#include "nn/optim.h"
+#include "nn/run/metrics.h"
+#include "nn/optim/optim.h"
 
 using namespace aft;
 using namespace aft::imagenet;

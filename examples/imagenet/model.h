@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "nn/aft_layers.h"
-#include "nn/json.h"
+#include "nn/run/json.h"
 
 namespace aft::imagenet {
 

@@ -5,12 +5,12 @@
 // of 8192), more tensors than one launch takes (48), two parameter groups with their own
 // weight decay and learning-rate scale, and parameters skipped for lack of a gradient.
 //
-// The CPU and the kernels evaluate the same expressions (nn/optim_math.h); the kernels may
+// The CPU and the kernels evaluate the same expressions (core/math/optim.h); the kernels may
 // fuse multiply-adds (nvcc, and g++ for the emulator) where the CPU loops do not, so results
 // agree within a few ulp (float64 1e-12, float32 1e-5 relative), under every thread and block
 // order of the emulator. Skipped (exit 77) without a device.
 #include "../helpers.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 #if AFT_CUDA_EMULATE
 #include "cuda/emu/emulator.h"

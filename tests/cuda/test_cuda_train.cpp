@@ -1,6 +1,6 @@
 // tests/cuda/test_cuda_train.cpp: training steps of a small AFTLM (nn/aft_lm.h) on CUDA equal the
 // same steps on the CPU. Two models are built from the same seed (identical weights), one moved
-// with Module::to; each takes forward, cross-entropy, backward and an AdamW step (nn/optim.h)
+// with Module::to; each takes forward, cross-entropy, backward and an AdamW step (nn/optim/optim.h)
 // on the same batches, for AFT-local and AFT-full with factorised position biases
 // (aft_band_bias, and matmul for u·vᵀ). The devices sum in different orders, so they agree to
 // float32 rounding:
@@ -19,7 +19,7 @@
 // would allocate more. Skipped (exit 77) without a device.
 #include "../helpers.h"
 #include "nn/aft_lm.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 using namespace aft;
 using namespace aft::test;

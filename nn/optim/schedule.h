@@ -1,4 +1,4 @@
-// nn/schedule.h: learning-rate schedules: linear warm-up, then cosine or linear decay (or
+// nn/optim/schedule.h: learning-rate schedules: linear warm-up, then cosine or linear decay (or
 // constant) down to min_lr at total_steps.
 #pragma once
 
@@ -17,7 +17,7 @@ struct LRSchedule {
 
   // Learning rate for step s (0-based): s < warmup: base·(s+1)/warmup; then decay from base to
   // min over the remaining steps; min from total_steps on (Constant: base throughout after the
-  // warm-up). Formulas in nn/schedule.cpp. aft::Error for s < 0, negative rates, or unless
+  // warm-up). Formulas in nn/optim/schedule.cpp. aft::Error for s < 0, negative rates, or unless
   // 0 <= warmup_steps <= total_steps and total_steps >= 1.
   double at(int64_t step) const;
   // "cosine", "linear", "constant"; anything else is an aft::Error listing these.

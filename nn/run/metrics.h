@@ -1,4 +1,4 @@
-// nn/metrics.h: the run directory of a training program and the metrics log written into it.
+// nn/run/metrics.h: the run directory of a training program and the metrics log written into it.
 //
 // Run directory layout (TrainerConfig::out_dir; every file is optional to a reader):
 //
@@ -6,7 +6,7 @@
 //     config.json              the run's configuration as the program gave it (JSON text)
 //     metrics.csv              one row per logged training step and per evaluation
 //     metrics.jsonl            the same records, one JSON object per line
-//     curves.svg               training loss and evaluation metrics against step (nn/plot.h)
+//     curves.svg               training loss and evaluation metrics against step (nn/run/plot.h)
 //     checkpoint.safetensors   the latest checkpoint: model, optimizer, step, generator, config
 //
 // metrics.csv columns: step, time_s, kind ("train" or "eval"), then one column per metric name

@@ -1,11 +1,11 @@
-// ops/gemm.h: the CPU matrix multiply that matmul and the other CPU ops (AFT-full, ...) build on.
+// core/gemm/gemm.h: the CPU matrix multiply that matmul and the other CPU ops (AFT-full, ...) build on.
 //
 // Row-major, BLAS-like:  C[M, N] = alpha · op(A) @ op(B) + beta · C
 //   op(A) is A [M, K] (element (i, p) at A[i·lda + p]), or with trans_a the transpose of A
 //   stored as [K, M] (element (i, p) at A[p·lda + i]); op(B) likewise with [K, N] / [N, K].
 // beta = 0 means C is write-only: its old contents (even NaN) are ignored.
 //
-// The implementation (ops/gemm.cpp) is BLIS-style: blocks of op(A) and op(B) are packed into
+// The implementation (core/gemm/gemm.cpp) is BLIS-style: blocks of op(A) and op(B) are packed into
 // contiguous micro-panels and multiplied by a register-blocked micro-kernel, AVX2+FMA when the
 // CPU has it (chosen at run time, whatever the compiler flags), portable C++ otherwise. It runs
 // on aft::parallel_for; called from inside a parallel region it runs on the calling thread. A

@@ -1,5 +1,5 @@
-// nn/json.cpp: the strict JSON reader (recursive descent, depth-limited) and string quoting.
-#include "nn/json.h"
+// nn/run/json.cpp: the strict JSON reader (recursive descent, depth-limited) and string quoting.
+#include "nn/run/json.h"
 
 #include <set>
 

@@ -1,6 +1,6 @@
-// nn/trainer.cpp: the training loop of nn/trainer.h: schedule, clipping, optimizer step,
+// nn/run/trainer.cpp: the training loop of nn/run/trainer.h: schedule, clipping, optimizer step,
 // progress output, metrics rows, evaluation, checkpoints, resume, time budget and Ctrl-C.
-#include "nn/trainer.h"
+#include "nn/run/trainer.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 
 #include "autograd/tape.h"
 #include "core/error.h"
-#include "nn/json.h"
+#include "nn/run/json.h"
 
 namespace aft::nn {
 

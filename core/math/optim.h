@@ -1,5 +1,5 @@
-// nn/optim_math.h: the per-element update rules of the optimizers, written once for the CPU
-// loops (nn/optim.cpp) and the fused CUDA kernels (cuda/optim.cu), and the plain-data list of
+// core/math/optim.h: the per-element update rules of the optimizers, written once for the CPU
+// loops (nn/optim/optim.cpp) and the fused CUDA kernels (cuda/optim.cu), and the plain-data list of
 // parameters that the CUDA launchers take. Header-only and free of library headers beyond
 // core/philox.h (AFT_HD) and core/dtype.h, so that nvcc compiles it too.
 //

@@ -1,4 +1,4 @@
-// nn/json.h: a small, strict JSON reader and writer (RFC 8259), for safetensors headers and
+// nn/run/json.h: a small, strict JSON reader and writer (RFC 8259), for safetensors headers and
 // run configurations. aft has no JSON dependency; this is the little it needs.
 //
 // The reader never trusts its input: it checks UTF-8, rejects control characters in strings,

@@ -1,4 +1,4 @@
-// nn/checkpoint.h: safetensors files and training checkpoints.
+// nn/run/checkpoint.h: safetensors files and training checkpoints.
 //
 // The safetensors format (https://github.com/huggingface/safetensors): 8 bytes little-endian
 // header length N, N bytes of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets":
@@ -19,7 +19,7 @@
 
 #include "core/random.h"
 #include "nn/module.h"
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 namespace aft::nn {
 

@@ -1,4 +1,4 @@
-// ops/elementwise_math.h: the scalar formulas of the elementwise ops, forward and derivative,
+// core/math/elementwise.h: the scalar formulas of the elementwise ops, forward and derivative,
 // written once and used by both the CPU loops (ops/unary.cpp, ops/binary.cpp) and the CUDA
 // kernels (cuda/elementwise.cu). Header-only, no library dependencies, so nvcc compiles it too.
 #pragma once
@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "core/philox.h"  // AFT_HD
-#include "ops/fast_math.h"
+#include "core/math/fast_math.h"
 
 namespace aft {
 
@@ -16,7 +16,7 @@ enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Max, Min };
 
 namespace emath {
 
-// exp and tanh: on the host in float32 the vectorisable ops/fast_math.h versions (the CPU
+// exp and tanh: on the host in float32 the vectorisable core/math/fast_math.h versions (the CPU
 // loops, and the kernels when the SIMT emulator runs them); on a GPU and in float64 the
 // library's.
 template <class T>

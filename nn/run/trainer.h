@@ -1,4 +1,4 @@
-// nn/trainer.h: the training loop the example programs share.
+// nn/run/trainer.h: the training loop the example programs share.
 //
 // The program supplies what is specific to it: a step function (forward and backward of one
 // batch, drawing its data and dropout from the run's Generator) and an evaluation function.
@@ -6,7 +6,7 @@
 // timing and throughput, a progress bar on a terminal (plain log lines otherwise), the metrics
 // log (metrics.csv / metrics.jsonl), the curves (curves.svg), periodic evaluation and
 // checkpoints, resuming, a wall-clock budget, and Ctrl-C (finish the step, save, return).
-// The run directory is described in nn/metrics.h.
+// The run directory is described in nn/run/metrics.h.
 //
 // One step s (0-based) of the loop:
 //   optimizer.set_lr(schedule.at(s));  r = step_fn(s);  [clip_grad_norm]
@@ -27,11 +27,11 @@
 #include <string>
 
 #include "core/random.h"
-#include "nn/checkpoint.h"
-#include "nn/metrics.h"
+#include "nn/run/checkpoint.h"
+#include "nn/run/metrics.h"
 #include "nn/module.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
+#include "nn/optim/optim.h"
+#include "nn/optim/schedule.h"
 
 namespace aft::nn {
 

@@ -1,11 +1,11 @@
-// nn/plot.cpp: the SVG line plots of nn/plot.h, drawn by hand.
+// nn/run/plot.cpp: the SVG line plots of nn/run/plot.h, drawn by hand.
 //
 // Each panel is a <g> translated to its place in the figure. Inside, the plot area is the
 // rectangle [kLeft, width - kRight] x [kTop, panel_height - kBottom]; a data point (x, y) maps to
 //   px = kLeft + (t(x) - t(x_lo)) / (t(x_hi) - t(x_lo)) * plot_width     (t = log10 on a log axis)
 //   py = bottom - (t(y) - t(y_lo)) / (t(y_hi) - t(y_lo)) * plot_height   (SVG's y grows downwards)
 // where [lo, hi] is the axis range: the data range widened to the outer ticks.
-#include "nn/plot.h"
+#include "nn/run/plot.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-// ops/gemm.cpp: the CPU GEMM of ops/gemm.h, C = alpha · op(A) @ op(B) + beta · C, row-major.
+// core/gemm/gemm.cpp: the CPU GEMM of core/gemm/gemm.h, C = alpha · op(A) @ op(B) + beta · C, row-major.
 //
 // Structure (BLIS, Van Zee & van de Geijn 2015), loops from the outside in:
 //   jc: columns of C in blocks of up to NC     } a region: its packed B (K blocks x columns,
@@ -26,7 +26,7 @@
 // one broadcast of A per p; selected at run time with __builtin_cpu_supports so that a build
 // with AFT_NATIVE=OFF still uses them. There is no AVX-512 kernel. The portable kernel is
 // plain C++ with the same tile shape (the packing is shared).
-#include "ops/gemm.h"
+#include "core/gemm/gemm.h"
 
 #include <algorithm>
 #include <atomic>

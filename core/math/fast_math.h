@@ -1,4 +1,4 @@
-// ops/fast_math.h: exp, tanh and sigmoid for float32 CPU loops, written so the compiler
+// core/math/fast_math.h: exp, tanh and sigmoid for float32 CPU loops, written so the compiler
 // vectorises them (straight-line arithmetic, bit casts and selects; no calls, no branches).
 // glibc's expf/tanhf are scalar calls: in a training step of the tiny character LM, GELU's
 // tanh alone (tanhf -> expm1f) took over a quarter of the time.

@@ -1,9 +1,9 @@
-// nn/metrics.cpp: the metrics log (CSV and JSONL files of a run directory) and the training
-// curves drawn from it. Formats are described in nn/metrics.h.
+// nn/run/metrics.cpp: the metrics log (CSV and JSONL files of a run directory) and the training
+// curves drawn from it. Formats are described in nn/run/metrics.h.
 //
 // Numbers are written with fmt's shortest round-trip form ("0.1", "1e-05"), so reading a CSV
 // back gives the very doubles that were logged.
-#include "nn/metrics.h"
+#include "nn/run/metrics.h"
 
 #include <fmt/format.h>
 
@@ -15,8 +15,8 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "nn/json.h"
-#include "nn/plot.h"
+#include "nn/run/json.h"
+#include "nn/run/plot.h"
 
 namespace aft::nn {
 

@@ -1,11 +1,11 @@
-// nn/optim.h: optimizers (SGD, AdamW), parameter groups, global-norm gradient clipping.
+// nn/optim/optim.h: optimizers (SGD, AdamW), parameter groups, global-norm gradient clipping.
 //
 // An optimizer updates parameters in place from their .grad(), under no-grad, on whatever
 // device the parameters live (CPU loops, or the fused CUDA kernels of cuda/optim.cu). Each
 // parameter group has its own weight decay, so norms, biases and position biases can be
-// left undecayed. The learning rate is set from outside each step (nn/schedule.h).
+// left undecayed. The learning rate is set from outside each step (nn/optim/schedule.h).
 //
-// Semantics (those of PyTorch's torch.optim.SGD / AdamW, element formulas in nn/optim_math.h):
+// Semantics (those of PyTorch's torch.optim.SGD / AdamW, element formulas in core/math/optim.h):
 // - step() writes into the parameters' own storage: handles and identity stay, the storage
 //   version is bumped (a graph that saved a parameter before the step refuses backward).
 // - A parameter without a gradient is skipped and its state is left as it is. State buffers

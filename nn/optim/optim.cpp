@@ -1,5 +1,5 @@
-// nn/optim.cpp: parameter groups, the SGD and AdamW optimizers and global-norm gradient
-// clipping (semantics in nn/optim.h, element formulas in nn/optim_math.h).
+// nn/optim/optim.cpp: parameter groups, the SGD and AdamW optimizers and global-norm gradient
+// clipping (semantics in nn/optim/optim.h, element formulas in core/math/optim.h).
 //
 // A step first collects the work: every parameter with a gradient, as dense tensors (a
 // strided parameter or gradient is copied to a dense temporary, the parameter written back
@@ -8,7 +8,7 @@
 // independent, so any thread count gives the same bits); CUDA parameters are gathered into
 // lists of ParamSlot per dtype and updated by the multi-tensor kernels of cuda/optim.cu, all
 // groups together, with no synchronisation.
-#include "nn/optim.h"
+#include "nn/optim/optim.h"
 
 #include <cmath>
 #include <map>
@@ -16,7 +16,7 @@
 #include "autograd/tape.h"
 #include "core/format.h"
 #include "core/parallel.h"
-#include "nn/optim_math.h"
+#include "core/math/optim.h"
 #include "ops/op_utils.h"
 
 namespace aft::cuda {  // cuda/optim.cu

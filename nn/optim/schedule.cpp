@@ -1,4 +1,4 @@
-// nn/schedule.cpp: the learning rate of step s (0-based) under linear warm-up and then cosine,
+// nn/optim/schedule.cpp: the learning rate of step s (0-based) under linear warm-up and then cosine,
 // linear or no decay.
 //
 //   s < W:        lr = base·(s+1)/W                          (W = warmup_steps; reaches base at s =
@@ -9,7 +9,7 @@
 //   s >= N:       lr = min (constant: base)
 // So the decay starts at base at s = W and would reach min exactly at s = N; the cosine is
 // at its midpoint (base + min)/2 at s = W + (N - W)/2.
-#include "nn/schedule.h"
+#include "nn/optim/schedule.h"
 
 #include <cmath>
 #include <numbers>

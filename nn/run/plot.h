@@ -1,4 +1,4 @@
-// nn/plot.h: line plots as standalone SVG, written by hand (no dependencies), so a training
+// nn/run/plot.h: line plots as standalone SVG, written by hand (no dependencies), so a training
 // program can draw its own curves: axes with "nice" ticks (1, 2, 5 x 10^k), grid, tick labels,
 // axis labels, a title, a legend, several series per panel, optional log scales, and several
 // panels stacked in one figure.

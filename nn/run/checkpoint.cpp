@@ -1,4 +1,4 @@
-// nn/checkpoint.cpp: the safetensors reader and atomic writer, and training checkpoints on top.
+// nn/run/checkpoint.cpp: the safetensors reader and atomic writer, and training checkpoints on top.
 //
 // File layout (all integers little-endian):
 //   [0, 8)        N, the header length (u64)
@@ -9,7 +9,7 @@
 // and that is the order load_safetensors returns.
 //
 // Reading trusts nothing: the header length is bounded by the file size and kMaxHeaderBytes,
-// the JSON is parsed strictly (nn/json.h), each tensor's byte span must equal numel × element
+// the JSON is parsed strictly (nn/run/json.h), each tensor's byte span must equal numel × element
 // size, and the spans sorted by offset must tile the data exactly (a gap, an overlap, a span
 // past the end and trailing bytes are each a distinct error). Memory is allocated only after
 // all of that holds, so it is bounded by the file size.
@@ -17,7 +17,7 @@
 // dtypes: F32, F64, I64 and BOOL are read and written as they are. F16 and BF16 (what other
 // programs often save) are read and converted to float32, exactly; aft does not write them.
 // Any other dtype (I32, U8, F8_*, ...) is an error naming it.
-#include "nn/checkpoint.h"
+#include "nn/run/checkpoint.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,7 +35,7 @@
 
 #include "autograd/tape.h"
 #include "core/format.h"
-#include "nn/json.h"
+#include "nn/run/json.h"
 
 namespace aft::nn {
 
