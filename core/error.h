@@ -17,6 +17,19 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An op called on a device for which it has no kernel, e.g. "max backward: not implemented on
+// CUDA". A type of its own so that a harness (tests/cuda/test_op_parity.cpp) can report the op
+// as unsupported instead of failing; op() is the op's name.
+class NotImplementedError : public Error {
+ public:
+  NotImplementedError(const std::string& op, const std::string& device)
+      : Error(op + ": not implemented on " + device), op_(op) {}
+  const std::string& op() const { return op_; }
+
+ private:
+  std::string op_;
+};
+
 namespace detail {
 template <class... Args>
 [[noreturn]] void throw_error(fmt::format_string<Args...> f, Args&&... args) {

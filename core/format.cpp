@@ -3,7 +3,6 @@
 
 #include <cstring>
 
-#include "autograd/tape.h"
 #include "core/tensor.h"
 
 namespace aft {

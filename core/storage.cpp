@@ -1,4 +1,5 @@
-// core/storage.cpp: CPU allocation with statistics; CUDA allocation is delegated to cuda/.
+// core/storage.cpp: CPU allocation with statistics; device and pinned memory through the hooks
+// that the CUDA backend registers (core/storage.h).
 //
 // Host blocks of 1 MiB and more go through a caching allocator (core/caching_allocator.h):
 // glibc serves them with fresh mmap()s, and the page faults of first touch then cost more than
@@ -12,7 +13,6 @@
 
 #include "core/caching_allocator.h"
 #include "core/error.h"
-#include "cuda/runtime.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AFT_CPU_CACHE 0
@@ -46,6 +46,13 @@ void host_free(void* p, size_t nbytes) {
   else std::free(p);
 }
 
+DeviceMemoryHooks g_device;  // written once while the library loads, read-only afterwards
+
+const DeviceMemoryHooks& device_hooks() {
+  AFT_ASSERT(g_device.allocate != nullptr);  // cuda/runtime.cpp registers them in every build
+  return g_device;
+}
+
 std::atomic<int64_t> g_in_use{0}, g_peak{0}, g_blocks{0};
 
 void note_alloc(int64_t n) {
@@ -68,13 +75,13 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
       note_alloc(static_cast<int64_t>(nbytes));
     }
   } else {
-    p = cuda::allocate(nbytes, device.index);
+    p = device_hooks().allocate(nbytes, device.index);
   }
   return std::shared_ptr<Storage>(new Storage(p, nbytes, device));
 }
 
 std::shared_ptr<Storage> Storage::allocate_pinned(size_t nbytes) {
-  void* p = cuda::host_alloc_pinned(nbytes);
+  void* p = device_hooks().alloc_pinned(nbytes);
   if (p) note_alloc(static_cast<int64_t>(nbytes));
   return std::shared_ptr<Storage>(new Storage(p, nbytes, kCPU, /*pinned=*/true));
 }
@@ -82,15 +89,17 @@ std::shared_ptr<Storage> Storage::allocate_pinned(size_t nbytes) {
 Storage::~Storage() {
   if (device_.is_cpu()) {
     if (data_) {
-      if (pinned_) cuda::host_free_pinned(data_);
+      if (pinned_) device_hooks().free_pinned(data_);
       else host_free(data_, nbytes_);
       g_in_use.fetch_sub(static_cast<int64_t>(nbytes_), std::memory_order_relaxed);
       g_blocks.fetch_sub(1, std::memory_order_relaxed);
     }
   } else {
-    cuda::deallocate(data_, nbytes_, device_.index);
+    device_hooks().deallocate(data_, nbytes_, device_.index);
   }
 }
+
+void set_device_memory_hooks(const DeviceMemoryHooks& hooks) { g_device = hooks; }
 
 MemoryStats cpu_memory_stats() {
   return {g_in_use.load(), g_peak.load(), g_blocks.load()};

@@ -1,8 +1,12 @@
 // core/storage.h: a block of memory on one device, shared by every view of it.
 //
 // A Storage owns `nbytes` bytes on the CPU (64-byte aligned, for vector loads) or on a CUDA
-// device (through the CUDA allocator of cuda/). It also carries the version counter that
-// autograd uses to detect a saved tensor modified in place: every in-place op bumps it.
+// device. It also carries the version counter that autograd uses to detect a saved tensor
+// modified in place: every in-place op bumps it.
+//
+// core/ is the ground floor and includes nothing above it, so device memory comes through
+// hooks that the CUDA backend registers when the library loads (cuda/runtime.cpp, in every
+// build: with AFT_CUDA=OFF its allocate() says that CUDA was not built).
 #pragma once
 
 #include <atomic>
@@ -18,7 +22,7 @@ class Storage {
  public:
   // Allocates nbytes (uninitialised) on device; throws aft::Error when that is impossible.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
-  // Pinned host memory (cuda::host_alloc_pinned): a CPU storage that copies to a CUDA device
+  // Pinned host memory (DeviceMemoryHooks::alloc_pinned): a CPU storage that copies to a CUDA device
   // can read without staging, and asynchronously (ops/copy.cpp).
   static std::shared_ptr<Storage> allocate_pinned(size_t nbytes);
   ~Storage();
@@ -42,6 +46,16 @@ class Storage {
   bool pinned_;
   std::atomic<uint64_t> version_{0};
 };
+
+// How core reaches device memory without including cuda/ (set once, by cuda/runtime.cpp).
+// allocate(0, ·) and alloc_pinned(0) return nullptr; failures throw aft::Error.
+struct DeviceMemoryHooks {
+  void* (*allocate)(size_t bytes, int device) = nullptr;
+  void (*deallocate)(void* p, size_t bytes, int device) = nullptr;
+  void* (*alloc_pinned)(size_t bytes) = nullptr;
+  void (*free_pinned)(void* p) = nullptr;
+};
+void set_device_memory_hooks(const DeviceMemoryHooks& hooks);
 
 // Host memory held by CPU tensors (bytes). `peak` is the high-water mark since the last reset.
 struct MemoryStats {

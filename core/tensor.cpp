@@ -9,7 +9,6 @@
 #include "core/parallel.h"
 #include "core/philox.h"
 #include "core/random.h"
-#include "ops/cpu_loops.h"
 
 namespace aft {
 

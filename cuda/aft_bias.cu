@@ -6,6 +6,7 @@
 // terms in the CPU's order: no atomics, deterministic, equal to the CPU up to fused
 // multiply-adds. The band is narrow (W ≲ 256) and C (d') small, so these run far below the
 // cost of the AFT-local kernels that consume the band.
+#include "cuda/aft.h"
 #include "cuda/kernel_common.h"
 
 namespace aft::cuda {

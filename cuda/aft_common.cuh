@@ -1,10 +1,10 @@
-// cuda/aft_common.cuh: what the AFT kernels (cuda/aft_full.cu, aft_local.cu, aft_simple.cu,
-// aft_conv.cu) share: the stable running sum Acc (the GPU twin of aftk::Acc in
-// ops/aft_common.h), the gate, the chunked scans that give every variant its prefix/suffix
-// sums in parallel, and the declarations of the tiled kernels' launchers (cuda/aft_full.cu)
-// that aft_local.cu reuses. docs/aft.md explains the math; the notation is that of
-// ops/aft_common.h: s = k + w (exponent of a key seen from a row), L = log-sum-exp of the row,
-// r = the normalised sum, y = sigmoid(q)·r, gr = g·sigmoid(q).
+// cuda/aft_common.cuh: what the AFT kernels (cuda/aft_tiles.cu, aft_full.cu, aft_local.cu,
+// aft_simple.cu, aft_conv.cu) share: the scalar engine of core/math/aft.h (the stable running
+// sum Acc, the gate, far_grad; shared with the CPU kernels) under the <cmath> policy, the gate's
+// backward kernel, and the chunked scans that give every variant its prefix/suffix sums in
+// parallel. docs/aft.md explains the math; the notation is that of core/math/aft.h:
+// s = k + w (exponent of a key seen from a row), L = log-sum-exp of the row, r = the
+// normalised sum, y = sigmoid(q)·r, gr = g·sigmoid(q).
 //
 // Numerics (the same as the CPU's, which is what the parity tests check):
 //   - exp is the full-precision std::exp of T (expf in float32: 2 ulp), never __expf, and
@@ -17,84 +17,31 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/math/aft.h"
 #include "cuda/kernel_common.h"
 
 namespace aft::cuda::aftk {
 
-// ---------------------------------------------------------------- the stable running sum
-
-// Two sums of exponentials held as a scale and two mantissas: A = a·e^m, B = b·e^m, m the
-// largest exponent pushed so far (kEmpty: nothing pushed; finite on purpose, so that
-// kEmpty - kEmpty = 0 and e^{s - kEmpty} = inf, e^{kEmpty - s} = 0, with no inf - inf).
-// Pushing e^s·(x, y):  e = exp(-|s - m|);  s > m: a = a·e + x, b = b·e + y, m = s
-//                                           else:  a = a + x·e, b = b + y·e
-// One exp per term; in the forward (y = 1) b >= 1 always. A merge is a push of (m', a', b').
+// ---------------------------------------------------------------- the scalar engine
+//
+// core/math/aft.h (shared with the CPU kernels) under the <cmath> policy: one channel per thread.
 template <class T>
-struct Acc {
-  T m, a, b;
-};
+using Acc = aft_math::Acc<aft_math::StdMath<T>>;
 
-template <class T>
-__host__ __device__ constexpr T empty_exponent() {
-  return static_cast<T>(-1e30);
-}
-
-template <class T>
-__device__ __forceinline__ Acc<T> acc_empty() {
-  return {empty_exponent<T>(), T(0), T(0)};
-}
-
-template <class T>
-__device__ __forceinline__ void acc_push(Acc<T>& s, T e_s, T x, T y) {
-  const T e = std::exp(-std::fabs(e_s - s.m));
-  if (e_s > s.m) {
-    s.a = s.a * e + x;
-    s.b = s.b * e + y;
-    s.m = e_s;
-  } else {
-    s.a += x * e;
-    s.b += y * e;
-  }
-}
-
-template <class T>
-__device__ __forceinline__ void acc_merge(Acc<T>& s, const Acc<T>& o) {
-  acc_push(s, o.m, o.a, o.b);
-}
-
-// ---------------------------------------------------------------- the gate
-
-// s = sigmoid(q), sd = sigmoid(q)·sigmoid(-q) = sigmoid'(q), from one e = e^{-|q|}:
-// sigmoid(|q|) = 1/(1+e), sigmoid(-|q|) = e/(1+e). No overflow, no 1 - sigmoid cancellation.
 template <class T>
 __device__ __forceinline__ void sigmoid2(T q, T& s, T& sd) {
-  const T e = std::exp(-std::fabs(q));
-  const T inv = T(1) / (T(1) + e);
-  s = q >= T(0) ? inv : e * inv;
-  sd = e * inv * inv;
+  aft_math::sigmoid2<aft_math::StdMath<T>>(q, s, sd);
 }
 
-// The forward epilogue of one (row, channel): r = a/b, L = m + log b, y = sigmoid(q)·r.
+// The forward epilogue of one (row, channel) into y, L, r.
 template <class T>
 __device__ __forceinline__ void finish_row(const Acc<T>& acc, T q, T* y, T* L, T* r) {
-  const T rr = acc.a / acc.b;
-  T s, sd;
-  sigmoid2(q, s, sd);
-  *y = s * rr;
-  *r = rr;
-  *L = acc.m + std::log(acc.b);
+  aft_math::finish_row<aft_math::StdMath<T>>(acc, q, *y, *L, *r);
 }
 
-// A key gets from the targets that see it with bias 0 (the "far" targets of aft_local and
-// aft_conv, all targets of causal aft_simple), given their running sum F over targets
-// (exponent -L, a = Σ gr, b = Σ gr·r):
-//   dv += e^{k + F.m} F.a,   dk += e^{k + F.m} (v F.a - F.b)
-// k + F.m <= 0 (L[t] >= k for every target that sums this key), so the factor never overflows.
 template <class T>
 __device__ __forceinline__ void far_grad(T k, T v, const Acc<T>& F, T& dv, T& dk) {
-  const T f = std::exp(k + F.m);
-  dv += f * F.a;
-  dk += f * (v * F.a - F.b);
+  aft_math::far_grad<aft_math::StdMath<T>>(k, v, F, dv, dk);
 }
 
 // Backward of the gate, elementwise over n values of [B, T, D]:
@@ -103,10 +50,10 @@ __device__ __forceinline__ void far_grad(T k, T v, const Acc<T>& F, T& dv, T& dk
 template <class T>
 __global__ void gate_backward_kernel(const T* q, const T* g, const T* r, T* gr, T* dq, int64_t n) {
   AFT_KERNEL_LOOP(i, n) {
-    T s, sd;
-    sigmoid2(q[i], s, sd);
-    if (gr) gr[i] = g[i] * s;
-    if (dq) dq[i] = g[i] * r[i] * sd;
+    T gri, dqi;
+    aft_math::gate_grad<aft_math::StdMath<T>>(q[i], g[i], r[i], gri, dqi);
+    if (gr) gr[i] = gri;
+    if (dq) dq[i] = dqi;
   }
 }
 
@@ -128,9 +75,9 @@ inline void launch_gate_backward(const T* q, const T* g, const T* r, T* gr, T* d
 constexpr int kChunk = 32;
 constexpr int kScanSegments = 8;
 
-__host__ __device__ inline int64_t num_chunks(int64_t T_) { return (T_ + kChunk - 1) / kChunk; }
+__host__ __device__ inline int64_t row_chunks(int64_t T_) { return (T_ + kChunk - 1) / kChunk; }
 // Index of the chunk boundary at or below t (t a multiple of kChunk, or T itself -> n).
-__host__ __device__ inline int64_t chunk_index(int64_t t, int64_t T_) { return t >= T_ ? num_chunks(T_) : t / kChunk; }
+__host__ __device__ inline int64_t chunk_index(int64_t t, int64_t T_) { return t >= T_ ? row_chunks(T_) : t / kChunk; }
 
 // Terms of the forward sums: key t' contributes e^{k}·(v, 1).
 template <class T>
@@ -169,16 +116,16 @@ struct TargetTerm {
 // grid (B · ceil(nch / 8), ceil(D / 32)), block (32 channels, 8 chunks).
 template <class T, class Term>
 __global__ void chunk_summary_kernel(Term term, Acc<T>* S, int64_t B, int64_t T_, int64_t D) {
-  const int64_t nch = num_chunks(T_), per = (nch + 7) / 8;
+  const int64_t nch = row_chunks(T_), per = (nch + 7) / 8;
   const int64_t d = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
   const int64_t b = blockIdx.x / per, c = (blockIdx.x % per) * 8 + threadIdx.y;
   if (d >= D || c >= nch) return;
-  Acc<T> acc = acc_empty<T>();
+  Acc<T> acc = Acc<T>::empty();
   const int64_t t1 = c * kChunk + kChunk < T_ ? c * kChunk + kChunk : T_;
   for (int64_t t = c * kChunk; t < t1; ++t) {
     T s, x, y;
     term((b * T_ + t) * D + d, s, x, y);
-    acc_push(acc, s, x, y);
+    acc.push(s, x, y);
   }
   S[(b * nch + c) * D + d] = acc;
 }
@@ -196,41 +143,41 @@ __global__ void chunk_scan_kernel(const Acc<T>* S, Acc<T>* pre, Acc<T>* suf, Acc
   const bool ok = c < C;
   const int64_t i0 = sgi * n / kScanSegments, i1 = (sgi + 1) * n / kScanSegments;
   const Acc<T>* So = S + o * n * C + c;
-  Acc<T> total = acc_empty<T>();
+  Acc<T> total = Acc<T>::empty();
   if (ok)
-    for (int64_t i = i0; i < i1; ++i) acc_merge(total, So[i * C]);
+    for (int64_t i = i0; i < i1; ++i) total.merge(So[i * C]);
   seg[sgi * 32 + x] = total;
   __syncthreads();
   if (!ok) return;
   const int64_t po = o * (n + 1) * C + c;
   if (pre) {
-    Acc<T> run = acc_empty<T>();
-    for (int s = 0; s < sgi; ++s) acc_merge(run, seg[s * 32 + x]);
+    Acc<T> run = Acc<T>::empty();
+    for (int s = 0; s < sgi; ++s) run.merge(seg[s * 32 + x]);
     for (int64_t i = i0; i < i1; ++i) {
       pre[po + i * C] = run;
-      acc_merge(run, So[i * C]);
+      run.merge(So[i * C]);
     }
     if (sgi == kScanSegments - 1) pre[po + n * C] = run;
   }
   if (suf) {
-    Acc<T> run = acc_empty<T>();
-    for (int s = kScanSegments - 1; s > sgi; --s) acc_merge(run, seg[s * 32 + x]);
+    Acc<T> run = Acc<T>::empty();
+    for (int s = kScanSegments - 1; s > sgi; --s) run.merge(seg[s * 32 + x]);
     for (int64_t i = i1 - 1; i >= i0; --i) {
-      acc_merge(run, So[i * C]);
+      run.merge(So[i * C]);
       suf[po + i * C] = run;
     }
-    if (sgi == kScanSegments - 1) suf[po + n * C] = acc_empty<T>();
+    if (sgi == kScanSegments - 1) suf[po + n * C] = Acc<T>::empty();
   }
   if (tot && sgi == 0) {
-    Acc<T> run = acc_empty<T>();
-    for (int s = 0; s < kScanSegments; ++s) acc_merge(run, seg[s * 32 + x]);
+    Acc<T> run = Acc<T>::empty();
+    for (int s = 0; s < kScanSegments; ++s) run.merge(seg[s * 32 + x]);
     tot[o * C + c] = run;
   }
 }
 
 template <class T, class Term>
 inline void launch_chunk_summary(const Term& term, Acc<T>* S, int64_t B, int64_t T_, int64_t D) {
-  const int64_t per = (num_chunks(T_) + 7) / 8;
+  const int64_t per = (row_chunks(T_) + 7) / 8;
   AFT_LAUNCH((chunk_summary_kernel<T, Term>), dim3(static_cast<unsigned>(B * per), blocks_for(D, 32)), dim3(32, 8), 0,
              term, S, B, T_, D);
 }
@@ -249,37 +196,5 @@ __device__ __forceinline__ const Acc<T>& chunk_sum(const Acc<T>* S, int64_t b, i
                                                    int64_t d) {
   return S[(b * (nch + 1) + ci) * D + d];
 }
-
-// ---------------------------------------------------------------- the tiled kernels (aft_full.cu)
-//
-// aft_full and aft_local share one set of tiled kernels: AFT-local is AFT-full whose bias is 0
-// outside the band, restricted to the key tiles near the band, plus the far keys' prefix and
-// suffix sums (chunk-scan results at a 32-row boundary). The bias is described by this plain
-// struct; the far sums by pointers that are null for aft_full.
-template <class T>
-struct BiasSpec {
-  const T* w = nullptr;  // full: [T, T]; band: [T, nb]
-  int64_t n = 0;         // T, the sequence length
-  int64_t W = 0;         // band: the window; 0: full
-  int64_t nb = 0;        // band columns (2W - 1, or W when causal)
-  bool causal = false;
-  __host__ __device__ bool band() const { return W > 0; }
-};
-
-// Forward: y, L, r [B, T, D]. pre/suf (band only): key-chunk prefix / suffix sums of e^k·(v, 1),
-// [B, nch + 1, D] (suf null when causal).
-template <class T>
-void tiles_forward(const T* q, const T* k, const T* v, const BiasSpec<T>& bias, const Acc<T>* pre,
-                   const Acc<T>* suf, T* y, T* L, T* r, int64_t B, int64_t D);
-// Backward of k and v given gr [B, T, D]: dk, dv. pre/suf (band only): target-chunk sums of
-// e^{-L}·(gr, gr·r) (pre null when causal).
-template <class T>
-void tiles_backward_kv(const T* k, const T* v, const T* L, const T* r, const T* gr, const BiasSpec<T>& bias,
-                       const Acc<T>* pre, const Acc<T>* suf, T* dk, T* dv, int64_t B, int64_t D);
-// dw (full [T, T], or the band [T, nb], zero-filled by the caller: cells whose key is outside
-// [0, T) are not written).
-template <class T>
-void tiles_backward_w(const T* k, const T* v, const T* L, const T* r, const T* gr, const BiasSpec<T>& bias,
-                      T* dw, int64_t B, int64_t D);
 
 }  // namespace aft::cuda::aftk

@@ -38,6 +38,7 @@
 // channels' dk (one thread per (pixel, head), in order). dw[h, o] = Σ_{b, p, c∈h} gr a (v - r):
 // per offset o a block per (part of the pixels, 32 channels) sums its terms (8 lanes added in
 // order), a last kernel adds the parts and the head's channels in order: no atomics anywhere.
+#include "cuda/aft.h"
 #include "cuda/aft_common.cuh"
 
 namespace aft::cuda {
@@ -105,7 +106,7 @@ __device__ void push_column(const Term& term, const ConvGeom& g, int64_t b, int6
   for (int64_t yy = y0; yy <= y1; ++yy) {
     T s, x, w;
     term((b * g.H + yy) * g.Wd + xc, c, s, x, w);
-    aftk::acc_push(acc, s, x, w);
+    acc.push(s, x, w);
   }
 }
 
@@ -118,13 +119,13 @@ __global__ void conv_summary_kernel(Term term, ConvGeom g, Acc<T>* SP, Acc<T>* S
   if (!it.live) return;
   const int64_t item = it.item, j = it.j, y = it.y, b = it.b, c = it.c, r = g.r();
   auto clip = [&](int64_t x) { return x < 0 ? int64_t{0} : x > g.Wd ? g.Wd : x; };
-  Acc<T> sp = aftk::acc_empty<T>(), ss = sp, sr = sp;
+  Acc<T> sp = Acc<T>::empty(), ss = sp, sr = sp;
   for (int64_t x = clip(j * XC - r); x < clip(j * XC + XC - r); ++x) push_column<T>(term, g, b, y, x, c, sp);
   for (int64_t x = clip(j * XC + r); x < clip(j * XC + XC + r); ++x) push_column<T>(term, g, b, y, x, c, ss);
   for (int64_t x = clip(j * XC); x < clip(j * XC + XC); ++x) {
     T s, xv, w;
     term((b * g.H + y) * g.Wd + x, c, s, xv, w);
-    aftk::acc_push(sr, s, xv, w);
+    sr.push(s, xv, w);
   }
   const int64_t o = item * g.C + c;
   SP[o] = sp, SS[o] = ss, SR[o] = sr;
@@ -173,12 +174,12 @@ __device__ void walk_chunk(const Term& term, const ConvGeom& g, const ConvSums<T
     if (x > xa && x + r < g.Wd) push_column<T>(term, g, b, y, x + r, c, R);
   }
   Acc<T> vert = cs.above[(b * (g.H + 1) + (y - r > 0 ? y - r : 0)) * g.C + c];
-  aftk::acc_merge(vert, cs.below[(b * (g.H + 1) + (y + r + 1 < g.H ? y + r + 1 : g.H)) * g.C + c]);
+  vert.merge(cs.below[(b * (g.H + 1) + (y + r + 1 < g.H ? y + r + 1 : g.H)) * g.C + c]);
   Acc<T> Lf = cs.left[(row * (g.nj + 1) + j) * g.C + c];  // Left(xa): columns < xa - r
   for (int64_t x = xa; x < xb; ++x) {
     Acc<T> far = vert;
-    aftk::acc_merge(far, Lf);
-    aftk::acc_merge(far, right[(x - xa) * 32]);
+    far.merge(Lf);
+    far.merge(right[(x - xa) * 32]);
     pixel(x, far);
     if (x - r >= 0) push_column<T>(term, g, b, y, x - r, c, Lf);  // Left(x + 1)
   }

@@ -24,7 +24,8 @@
 // (bias 0) from the chunk-scan sums of e^{-L}·(gr, gr·r) over targets (aftk::far_grad); dw_band
 // by the dw tile kernel over the (row tile, key tile) pairs that meet the band, each band cell
 // owned by one thread: no atomics, deterministic.
-#include "cuda/aft_common.cuh"
+#include "cuda/aft.h"
+#include "cuda/aft_tiles.cuh"
 
 namespace aft::cuda {
 
@@ -36,7 +37,7 @@ template <class T>
 struct ChunkSums {
   aftk::Acc<T>*S, *pre, *suf;
   ChunkSums(T* work, int64_t B, int64_t T_, int64_t D) {
-    const int64_t nch = aftk::num_chunks(T_);
+    const int64_t nch = aftk::row_chunks(T_);
     S = reinterpret_cast<aftk::Acc<T>*>(work);
     pre = S + B * nch * D;
     suf = pre + B * (nch + 1) * D;
@@ -47,7 +48,7 @@ struct ChunkSums {
 
 // Elements (of the tensors' dtype) of the work buffer aft_local_forward / _backward need.
 int64_t aft_local_work_elems(int64_t B, int64_t T, int64_t D) {
-  const int64_t nch = aftk::num_chunks(T);
+  const int64_t nch = aftk::row_chunks(T);
   return 3 * (B * nch * D + 2 * B * (nch + 1) * D);
 }
 
@@ -62,7 +63,7 @@ void aft_local_forward(const TensorDesc& q, const TensorDesc& k, const TensorDes
     aftk::BiasSpec<T> bias{wb.ptr<const T>(), T_, window, wb.shape[1], causal};
     ChunkSums<T> cs(work.ptr<T>(), B, T_, D);
     aftk::launch_chunk_summary<T>(aftk::KeyTerm<T>{k.ptr<const T>(), v.ptr<const T>()}, cs.S, B, T_, D);
-    aftk::launch_chunk_scan<T>(cs.S, cs.pre, causal ? nullptr : cs.suf, nullptr, B, aftk::num_chunks(T_), D);
+    aftk::launch_chunk_scan<T>(cs.S, cs.pre, causal ? nullptr : cs.suf, nullptr, B, aftk::row_chunks(T_), D);
     aftk::tiles_forward<T>(q.ptr<const T>(), k.ptr<const T>(), v.ptr<const T>(), bias, cs.pre,
                            causal ? nullptr : cs.suf, y.ptr<T>(), L.ptr<T>(), r.ptr<T>(), B, D);
   });
@@ -85,7 +86,7 @@ void aft_local_backward(const TensorDesc& q, const TensorDesc& g, const TensorDe
       ChunkSums<T> cs(work.ptr<T>(), B, T_, D);
       aftk::launch_chunk_summary<T>(aftk::TargetTerm<T>{L.ptr<const T>(), r.ptr<const T>(), gr.ptr<const T>(), nullptr},
                                     cs.S, B, T_, D);
-      aftk::launch_chunk_scan<T>(cs.S, causal ? nullptr : cs.pre, cs.suf, nullptr, B, aftk::num_chunks(T_), D);
+      aftk::launch_chunk_scan<T>(cs.S, causal ? nullptr : cs.pre, cs.suf, nullptr, B, aftk::row_chunks(T_), D);
       aftk::tiles_backward_kv<T>(k.ptr<const T>(), v.ptr<const T>(), L.ptr<const T>(), r.ptr<const T>(),
                                  gr.ptr<const T>(), bias, causal ? nullptr : cs.pre, cs.suf, dk.ptr<T>(), dv.ptr<T>(),
                                  B, D);

@@ -21,6 +21,7 @@
 //   causal: the mirror scan over targets t >= t' of e^{-L}·(gr, gr·r); per key
 //     dv = e^{k + F.m} F.a, dk = e^{k + F.m}(v F.a - F.b)  (aftk::far_grad), fused with dq.
 // Every sum is in a fixed order: results depend only on the shapes.
+#include "cuda/aft.h"
 #include "cuda/aft_common.cuh"
 
 namespace aft::cuda {
@@ -47,16 +48,16 @@ __global__ void simple_part_kernel(const T* k, const T* v, Acc<T>* part, int64_t
   const int x = threadIdx.x, l = threadIdx.y;
   const int64_t b = blockIdx.x / P, p = blockIdx.x % P, d = static_cast<int64_t>(blockIdx.y) * 32 + x;
   const int64_t rpp = (T_ + P - 1) / P, t1 = (p + 1) * rpp < T_ ? (p + 1) * rpp : T_;
-  Acc<T> acc = aftk::acc_empty<T>();
+  Acc<T> acc = Acc<T>::empty();
   if (d < D)
     for (int64_t t = p * rpp + l; t < t1; t += kLanes) {
       const int64_t e = (b * T_ + t) * D + d;
-      aftk::acc_push(acc, k[e], v[e], T(1));
+      acc.push(k[e], v[e], T(1));
     }
   red[l * 32 + x] = acc;
   __syncthreads();
   if (l != 0 || d >= D) return;
-  for (int i = 1; i < kLanes; ++i) aftk::acc_merge(acc, red[i * 32 + x]);
+  for (int i = 1; i < kLanes; ++i) acc.merge(red[i * 32 + x]);
   part[(b * P + p) * D + d] = acc;
 }
 
@@ -68,8 +69,8 @@ __global__ void simple_finish_kernel(const T* q, const Acc<T>* part, T* y, T* L,
   const int x = threadIdx.x, l = threadIdx.y;
   const int64_t b = blockIdx.x / P, p = blockIdx.x % P, d = static_cast<int64_t>(blockIdx.y) * 32 + x;
   if (d >= D) return;
-  Acc<T> acc = aftk::acc_empty<T>();
-  for (int64_t i = 0; i < P; ++i) aftk::acc_merge(acc, part[(b * P + i) * D + d]);
+  Acc<T> acc = Acc<T>::empty();
+  for (int64_t i = 0; i < P; ++i) acc.merge(part[(b * P + i) * D + d]);
   const T rr = acc.a / acc.b;
   if (p == 0 && l == 0) {
     r[b * D + d] = rr;
@@ -143,7 +144,7 @@ __global__ void simple_backward_kernel(const T* q, const T* g, const T* k, const
 template <class T>
 __global__ void simple_causal_forward_kernel(const T* q, const T* k, const T* v, const Acc<T>* pre, T* y, T* L, T* r,
                                              int64_t T_, int64_t D) {
-  const int64_t nch = aftk::num_chunks(T_), per = (nch + 7) / 8;
+  const int64_t nch = aftk::row_chunks(T_), per = (nch + 7) / 8;
   const int64_t d = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
   const int64_t b = blockIdx.x / per, c = (blockIdx.x % per) * 8 + threadIdx.y;
   if (d >= D || c >= nch) return;
@@ -151,7 +152,7 @@ __global__ void simple_causal_forward_kernel(const T* q, const T* k, const T* v,
   const int64_t t1 = (c + 1) * aftk::kChunk < T_ ? (c + 1) * aftk::kChunk : T_;
   for (int64_t t = c * aftk::kChunk; t < t1; ++t) {
     const int64_t e = (b * T_ + t) * D + d;
-    aftk::acc_push(acc, k[e], v[e], T(1));
+    acc.push(k[e], v[e], T(1));
     aftk::finish_row(acc, q[e], &y[e], &L[e], &r[e]);
   }
 }
@@ -162,11 +163,11 @@ template <class T>
 __global__ void simple_causal_backward_kernel(const T* q, const T* g, const T* k, const T* v, const T* L,
                                               const T* r, const Acc<T>* suf, T* dq, T* dk, T* dv, int64_t T_,
                                               int64_t D) {
-  const int64_t nch = aftk::num_chunks(T_), per = (nch + 7) / 8;
+  const int64_t nch = aftk::row_chunks(T_), per = (nch + 7) / 8;
   const int64_t d = static_cast<int64_t>(blockIdx.y) * 32 + threadIdx.x;
   const int64_t b = blockIdx.x / per, c = (blockIdx.x % per) * 8 + threadIdx.y;
   if (d >= D || c >= nch) return;
-  Acc<T> F = dk ? aftk::chunk_sum(suf, b, nch, c + 1, D, d) : aftk::acc_empty<T>();
+  Acc<T> F = dk ? aftk::chunk_sum(suf, b, nch, c + 1, D, d) : Acc<T>::empty();
   const int64_t t1 = (c + 1) * aftk::kChunk < T_ ? (c + 1) * aftk::kChunk : T_;
   for (int64_t t = t1 - 1; t >= c * aftk::kChunk; --t) {
     const int64_t e = (b * T_ + t) * D + d;
@@ -175,7 +176,7 @@ __global__ void simple_causal_backward_kernel(const T* q, const T* g, const T* k
     if (dq) dq[e] = g[e] * r[e] * sd;
     if (!dk) continue;
     const T gr = g[e] * s;
-    aftk::acc_push(F, -L[e], gr, gr * r[e]);
+    F.push(-L[e], gr, gr * r[e]);
     T dvv = 0, dkv = 0;
     aftk::far_grad(k[e], v[e], F, dvv, dkv);
     dv[e] = dvv;
@@ -185,7 +186,7 @@ __global__ void simple_causal_backward_kernel(const T* q, const T* g, const T* k
 
 dim3 part_grid(int64_t B, int64_t P, int64_t D) { return dim3(static_cast<unsigned>(B * P), blocks_for(D, 32)); }
 dim3 chunk_grid(int64_t B, int64_t T_, int64_t D) {
-  return dim3(static_cast<unsigned>(B * ((aftk::num_chunks(T_) + 7) / 8)), blocks_for(D, 32));
+  return dim3(static_cast<unsigned>(B * ((aftk::row_chunks(T_) + 7) / 8)), blocks_for(D, 32));
 }
 
 }  // namespace
@@ -193,7 +194,7 @@ dim3 chunk_grid(int64_t B, int64_t T_, int64_t D) {
 // Elements (of the tensors' dtype) of the work buffer aft_simple_forward / _backward need.
 int64_t aft_simple_work_elems(int64_t B, int64_t T, int64_t D, bool causal) {
   if (!causal) return 3 * B * simple_parts(T) * D;
-  const int64_t nch = aftk::num_chunks(T);
+  const int64_t nch = aftk::row_chunks(T);
   return 3 * (B * nch * D + B * (nch + 1) * D);
 }
 
@@ -215,7 +216,7 @@ void aft_simple_forward(const TensorDesc& q, const TensorDesc& k, const TensorDe
       return;
     }
     if (T_ == 0) return;
-    const int64_t nch = aftk::num_chunks(T_);
+    const int64_t nch = aftk::row_chunks(T_);
     Acc<T>* S = reinterpret_cast<Acc<T>*>(work.ptr<T>());
     Acc<T>* pre = S + B * nch * D;
     aftk::launch_chunk_summary<T>(aftk::KeyTerm<T>{k.ptr<const T>(), v.ptr<const T>()}, S, B, T_, D);
@@ -245,7 +246,7 @@ void aft_simple_backward(const TensorDesc& q, const TensorDesc& g, const TensorD
                  static_cast<const T*>(gsum), dq.ptr<T>(), dk.ptr<T>(), dv.ptr<T>(), T_, D, P);
       return;
     }
-    const int64_t nch = aftk::num_chunks(T_);
+    const int64_t nch = aftk::row_chunks(T_);
     Acc<T>* S = reinterpret_cast<Acc<T>*>(work.ptr<T>());
     Acc<T>* suf = S + B * nch * D;
     if (dk.data) {

@@ -14,6 +14,7 @@
 //     divisor of Mean, kept on the device for the backward: no copy to the host).
 //   backward: one thread per logit (grid-stride over N·C), no reduction.
 // exp is full precision in T, sums and the loss are in double, as on the CPU (no fast math).
+#include "cuda/cross_entropy.h"
 #include "cuda/kernel_common.h"
 #include "cuda/row_reduce.h"
 

@@ -11,9 +11,10 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "core/math/elementwise.h"
+#include "cuda/elementwise.h"
 #include "cuda/kernel_common.h"
 #include "cuda/offsets.h"
-#include "core/math/elementwise.h"
 
 namespace aft::cuda {
 namespace {

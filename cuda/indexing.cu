@@ -20,6 +20,7 @@
 //     deterministic, and bit for bit the CPU's sum. Repeated indices just add again. The price
 //     is parallelism O·I (embedding: D threads, each walking all B·T indices); neighbouring
 //     threads take neighbouring i, so each step is a coalesced read of g and write of dx.
+#include "cuda/indexing.h"
 #include "cuda/kernel_common.h"
 
 namespace aft::cuda {

@@ -17,6 +17,7 @@
 // sums accumulate in double (the [parts, D] buffer is float64 for both dtypes), as the CPU
 // sums float32 in float64. sqrt is the full-precision one (1 / sqrt, not rsqrt).
 #include "cuda/kernel_common.h"
+#include "cuda/layer_norm.h"
 #include "cuda/row_reduce.h"
 
 namespace aft::cuda {

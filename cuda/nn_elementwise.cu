@@ -5,10 +5,11 @@
 // grid-stride loop of 256-thread blocks. sigmoid_gate's operands broadcast against each other
 // and may have any strides (cuda/offsets.h); when every operand is dense with the result's
 // shape the linear index is the offset (no division per element).
+#include "core/math/elementwise.h"
 #include "core/philox.h"
 #include "cuda/kernel_common.h"
+#include "cuda/nn_elementwise.h"
 #include "cuda/offsets.h"
-#include "core/math/elementwise.h"
 
 namespace aft::cuda {
 namespace {

@@ -14,9 +14,10 @@
 // cuda/row_reduce.h) to partials[first block of the launch + blockIdx.x]; one more kernel, a
 // single block, adds all partials in a fixed order. The result is deterministic: the same
 // bits for any block scheduling and any number of launches.
-#include "cuda/launch.h"
-#include "cuda/row_reduce.h"
 #include "core/math/optim.h"
+#include "cuda/launch.h"
+#include "cuda/optim.h"
+#include "cuda/row_reduce.h"
 
 namespace aft::cuda {
 namespace {

@@ -6,6 +6,7 @@
 // double for float32 sums. Correct for any strides; fast only when there are many outputs.
 #include "cuda/desc.h"
 #include "cuda/launch.h"
+#include "cuda/reduce.h"
 
 namespace aft::cuda {
 namespace {

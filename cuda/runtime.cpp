@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/storage.h"
 
 #if AFT_WITH_CUDA && !AFT_CUDA_EMULATE
 #include <cuda_runtime.h>
@@ -158,5 +159,16 @@ void* host_alloc_pinned(size_t bytes) {
 }
 void host_free_pinned(void* p) { std::free(p); }
 #endif
+
+// Device and pinned memory for core/storage.cpp, which cannot include this layer.
+namespace {
+[[maybe_unused]] const bool g_hooks_registered = [] {
+  set_device_memory_hooks({.allocate = allocate,
+                           .deallocate = deallocate,
+                           .alloc_pinned = host_alloc_pinned,
+                           .free_pinned = host_free_pinned});
+  return true;
+}();
+}  // namespace
 
 }  // namespace aft::cuda

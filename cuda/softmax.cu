@@ -14,6 +14,7 @@
 // few ulp, so the parity tolerance of 1e-5 relative holds on a GPU too.
 #include "cuda/kernel_common.h"
 #include "cuda/row_reduce.h"
+#include "cuda/softmax.h"
 
 namespace aft::cuda {
 namespace {

@@ -14,16 +14,11 @@
 // thread count. CUDA tensors run cuda/aft_bias.cu (the same sums, one thread per element).
 #include "autograd/tape.h"
 #include "core/parallel.h"
+#include "cuda/aft.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/aft_bias.cu
-void aft_band_bias_forward(const TensorDesc& u, const TensorDesc& v, const TensorDesc& out, int64_t window);
-void aft_band_bias_backward(const TensorDesc& g, const TensorDesc& u, const TensorDesc& v, const TensorDesc& du,
-                            const TensorDesc& dv, int64_t window);
-}  // namespace cuda
 
 namespace {
 

@@ -1,17 +1,8 @@
 // ops/aft_common.h: what the four AFT operators (ops/aft_full.cpp, aft_local.cpp, aft_simple.cpp,
-// aft_conv.cpp) share: argument checks, small SIMD helpers, and the one numerical primitive
-// they are all built on, the *stable running sum* Acc. docs/aft.md explains the math.
-//
-// Notation (names used in every AFT file). Per batch b and channel d, for a target row t:
-//   s[t, t'] = k[t'] + w[t, t']          the exponent of key t' seen from row t
-//   L[t]     = log Σ_t' e^{s[t, t']}     log-sum-exp of the row (saved for backward)
-//   r[t]     = Σ_t' e^{s - L} v[t']      the normalised weighted average of v (saved)
-//   y[t]     = sigmoid(q[t]) · r[t]
-// Backward, with g = dLoss/dy, gr = g·sigmoid(q) (gradient at r), a[t, t'] = e^{s[t,t'] - L[t]}:
-//   dq[t]     = g · r · sigmoid(q) · sigmoid(-q)
-//   dv[t']    = Σ_t gr[t] a[t, t']
-//   dk[t']    = Σ_t gr[t] a[t, t'] (v[t'] - r[t])
-//   dw[t, t'] = Σ_{b,d} gr[t] a[t, t'] (v[t'] - r[t])
+// aft_conv.cpp) share on the CPU: argument checks, the forward/backward scaffold, SIMD helpers
+// and the vector policy under which they run the scalar engine of core/math/aft.h (the stable
+// running sum Acc, the gate, far_grad; its header gives the notation). docs/aft.md explains the
+// math.
 //
 // SIMD: kernels work on `chunks` of Simd<T>::W adjacent channels (8 floats or 4 doubles, one
 // 32-byte vector; channels are the contiguous dim of [B, T, D]). V is a GCC vector type, so
@@ -31,6 +22,8 @@
 
 #include "core/parallel.h"
 #include "core/tensor.h"
+#include "autograd/tape.h"
+#include "core/math/aft.h"
 #include "core/math/elementwise.h"
 #include "ops/op_utils.h"
 
@@ -122,34 +115,11 @@ inline LaneOf<V> hmax(V v) {
   return s;
 }
 
-// e^x lane-wise. float: Cody-Waite range reduction x = n·ln2 + f, |f| <= ln2/2, a degree-6
-// polynomial for e^f (Cephes expf; max relative error 8.4e-8 measured against double), and
-// 2^n built in the exponent bits in two halves so n = 128 (x near 88.7) still works. Results
-// below 2^-126 (x < -87.5) are flushed to 0: every AFT kernel subtracts a maximum before exp,
-// so such terms are below 1e-38 of the largest one and do not change a sum. double: std::exp
-// per lane (the float64 path is the reference; accuracy first).
-inline Vec<float> vexp(Vec<float> x) {
-  using V = Vec<float>;
-  using I = Simd<float>::I;
-  I under = x < -87.5f;
-  x = x < -87.5f ? -87.5f : x;
-  x = x > 88.75f ? 88.75f : x;
-  const float magic = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer
-  V n = (x * 1.44269504088896341f + magic) - magic;
-  V f = x - n * 0.693145751953125f;       // ln2 split in a high part exact in float ...
-  f = f - n * 1.428606765330187045e-06f;  // ... and the rest
-  V p = f * 1.9875691500e-4f + 1.3981999507e-3f;
-  p = p * f + 8.3334519073e-3f;
-  p = p * f + 4.1665795894e-2f;
-  p = p * f + 1.6666665459e-1f;
-  p = p * f + 5.0000001201e-1f;
-  p = p * f * f + f + 1.0f;
-  I ni = __builtin_convertvector(n, I);
-  I n1 = ni >> 1;
-  I b1 = (n1 + 127) << 23, b2 = (ni - n1 + 127) << 23;
-  V y = p * (V)b1 * (V)b2;  // a vector cast reinterprets the bits
-  return under ? V{} : y;
-}
+// e^x lane-wise. float: fastm::exp_poly, the body of the scalar loops' fast_exp (Cephes, 2 ulp;
+// below -87.5 flushed to 0: every AFT kernel subtracts a maximum before exp, so such terms are
+// below 1e-38 of the largest one and do not change a sum). double: std::exp per lane (the
+// float64 path is the reference; accuracy first).
+inline Vec<float> vexp(Vec<float> x) { return fastm::exp_poly(x); }
 inline Vec<double> vexp(Vec<double> x) {
   for (int i = 0; i < 4; ++i) x[i] = std::exp(x[i]);
   return x;
@@ -159,45 +129,25 @@ inline V vlog(V x) {
   for (int i = 0; i < kLanes<V>; ++i) x[i] = std::log(x[i]);
   return x;
 }
-// s = sigmoid(q) and sd = sigmoid(q)·sigmoid(-q) = sigmoid'(q), from one e = e^{-|q|}:
-// sigmoid(|q|) = 1/(1+e), sigmoid(-|q|) = e/(1+e). No overflow, no 1 - sigmoid cancellation.
-template <class V>
-inline void vsigmoid(V q, V& s, V& sd) {
-  using T = LaneOf<V>;
-  V e = vexp(-vabs(q));
-  V inv = T(1) / (T(1) + e);
-  s = q >= 0 ? inv : e * inv;
-  sd = e * inv * inv;
-}
-
-// ---------------------------------------------------------------- the stable running sum
-
-// Below any exponent that occurs; "nothing summed yet". Finite on purpose: kEmpty - kEmpty = 0
-// (no inf - inf = NaN), and e^{s - kEmpty} / e^{kEmpty - s} are inf / 0 as wanted.
-inline constexpr double kEmpty = -1e30;
-
-// Two sums of exponentials held as a scale and two mantissas, per lane:
-//   A = a · e^m,  B = b · e^m,   with m the largest exponent pushed so far.
-// Forward: exponent k + w, a accumulates v, b accumulates 1 -> r = a / b, L = m + log b.
-// Backward: exponent -L[t], a accumulates gr[t], b accumulates gr[t]·r[t].
-// push() rescales to the larger exponent with one exp: the term is e^0 = 1 when it is the new
-// maximum, else e^{s - m} <= 1. So nothing overflows, and in the forward b >= 1 always (the
-// largest term is exactly 1): no 0/0, whatever the inputs (the underflow that plain
-// "subtract max k and max w separately" suffers from cannot happen).
-template <class T>
-struct Acc {
-  Vec<T> m, a, b;
-  static Acc empty() { return {splat<T>(static_cast<T>(kEmpty)), Vec<T>{}, Vec<T>{}}; }
-  // Adds e^s·x to A and e^s·y to B.
-  void push(Vec<T> s, Vec<T> x, Vec<T> y) {
-    Vec<T> e = vexp(-vabs(s - m));
-    auto gt = s > m;
-    a = gt ? a * e + x : a + x * e;
-    b = gt ? b * e + y : b + y * e;
-    m = gt ? s : m;
-  }
-  void merge(const Acc& o) { push(o.m, o.a, o.b); }
+// The policies under which the CPU runs core/math/aft.h: VecMath on a chunk of W channels,
+// HostMath on one value (its float exp is fast_exp, which the compiler vectorises in loops).
+template <class Lane>
+struct VecMath {
+  using T = Lane;
+  using V = Vec<Lane>;
+  static V exp(V x) { return vexp(x); }
+  static V log(V x) { return vlog(x); }
+  static V abs(V x) { return vabs(x); }
+  static V splat(T x) { return aftk::splat<T>(x); }
 };
+template <class Lane>
+struct HostMath : aft_math::StdMath<Lane> {
+  static Lane exp(Lane x) { return emath::exp_(x); }
+};
+
+using aft_math::kEmpty;
+template <class T>
+using Acc = aft_math::Acc<VecMath<T>>;  // per lane of a chunk of channels
 
 // ---------------------------------------------------------------- shapes and checks
 
@@ -224,9 +174,55 @@ inline void check_bias(const char* op, const Tensor& w, const Tensor& q, const S
   AFT_CHECK(w.shape() == want, "{}: w must be {} {}, got {}", op, what, want, w.shape());
 }
 
+// ---------------------------------------------------------------- the op scaffold
+
+// What an AFT op's forward made and its backward reads: q, k, v, w contiguous (w undefined for
+// aft_simple), and the saved row statistics L (log-sum-exp) and r (normalised sum). In a backward
+// k, v, w, L are undefined when only dq is wanted (dq needs q and r alone).
+struct AftSaved {
+  Tensor q, k, v, w, L, r;
+};
+// Which gradients beyond dq the backward must produce: dk and dv (together), dw.
+struct AftWants {
+  bool kv = false, w = false;
+  bool any() const { return kv || w; }
+};
+struct AftGrads {
+  Tensor dq, dk, dv, dw;
+};
+using AftBackward = std::function<AftGrads(const AftSaved& saved, const Tensor& g, AftWants want)>;
+
+// Records the backward of an AFT op (inputs q, k, v and, unless w is null, w; output y) on the
+// tape when any input needs a gradient: saves what `fwd` holds that the wanted gradients need,
+// and calls `backward` with them and the contiguous upstream gradient.
+inline void record_aft(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* w,
+                       const AftSaved& fwd, const Tensor& y, AftBackward backward) {
+  const Tensor none;
+  const Tensor& wt = w ? *w : none;
+  if (!autograd::needs_grad({&q, &k, &v, &wt})) return;
+  const AftWants want{autograd::needs_grad(k, v), w && autograd::needs_grad(*w)};
+  autograd::SavedTensor sq(fwd.q), sr(fwd.r), sk, sv, sw, sL;
+  if (want.any()) {
+    sk = fwd.k, sv = fwd.v, sL = fwd.L;
+    if (w) sw = fwd.w;
+  }
+  const bool has_w = w != nullptr;
+  autograd::TensorList inputs{q, k, v};
+  if (has_w) inputs.push_back(*w);
+  autograd::record(op, inputs, {y}, [=](const autograd::TensorList& g) {
+    const Tensor undef;
+    auto get = [&](const autograd::SavedTensor& t) { return t.defined() ? t.get() : undef; };
+    AftGrads d = backward(AftSaved{sq.get(), get(sk), get(sv), get(sw), get(sL), sr.get()}, g[0].contiguous(), want);
+    autograd::TensorList out{d.dq, d.dk, d.dv};
+    if (has_w) out.push_back(d.dw);
+    return out;
+  });
+}
+
 // ---------------------------------------------------------------- work partition
 
-inline int64_t num_chunks(int64_t D, int W) { return (D + W - 1) / W; }
+// Chunks of W channels that cover D, and the lanes chunk c fills.
+inline int64_t lane_chunks(int64_t D, int W) { return (D + W - 1) / W; }
 inline int lanes(int64_t D, int64_t c, int W) {
   return static_cast<int>(std::min<int64_t>(W, D - c * W));
 }
@@ -251,33 +247,29 @@ inline int64_t zigzag(int64_t i, int64_t n) { return i % 2 == 0 ? i / 2 : n - 1 
 
 // ---------------------------------------------------------------- shared backward pieces
 
-// The gate, elementwise over n = B·T·D values (or B·D for non-causal aft_simple's r):
-//   gr = g · sigmoid(q)          (the gradient that reaches r)
-//   dq = g · r · sigmoid'(q)
-// r may be broadcast: r_index(i) gives the element of r for element i.
+// The gate (aft_math::gate_grad), elementwise over n = B·T·D values (or B·D for non-causal
+// aft_simple's r): gr = g · sigmoid(q), dq = g · r · sigmoid'(q). r may be broadcast:
+// r_index(i) gives the element of r for element i.
 template <class T, class RIndex>
 void gate_backward(const T* q, const T* g, const T* r, int64_t n, T* gr, T* dq, RIndex r_index) {
   parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      T s = emath::sigmoid(q[i]);
-      T sn = emath::sigmoid(-q[i]);
-      gr[i] = g[i] * s;
-      if (dq) dq[i] = g[i] * r[r_index(i)] * s * sn;
-    }
+    for (int64_t i = i0; i < i1; ++i) aft_math::gate_grad<HostMath<T>>(q[i], g[i], r[r_index(i)], gr[i], dq[i]);
   });
 }
 
-// A key position t' gets from the targets whose sum it enters with weight e^{k[t'] - L[t]}
-// (no bias: the "far" part of aft_local/aft_conv, all of aft_simple), given their running sum
-// F (exponent -L[t], a = Σ gr, b = Σ gr·r):
-//   dv[t'] += e^{k + F.m} F.a,   dk[t'] += e^{k + F.m} (v F.a - F.b)
-// k + F.m <= 0 because L[t] >= k[t'] for every target t that sums key t' with bias 0: the
-// factor never overflows.
+// Forward epilogue of a chunk of n lanes at e: y, L, r from the row's sum (aft_math::finish_row).
+template <class T>
+inline void store_row(const Acc<T>& acc, const T* q, T* y, T* L, T* r, int64_t e, int n) {
+  Vec<T> yv, Lv, rv;
+  aft_math::finish_row<VecMath<T>>(acc, load(q + e, n), yv, Lv, rv);
+  store(y + e, yv, n);
+  store(L + e, Lv, n);
+  store(r + e, rv, n);
+}
+
 template <class T>
 inline void far_grad(Vec<T> k, Vec<T> v, const Acc<T>& F, Vec<T>& dv, Vec<T>& dk) {
-  Vec<T> f = vexp(k + F.m);
-  dv += f * F.a;
-  dk += f * (v * F.a - F.b);
+  aft_math::far_grad<VecMath<T>>(k, v, F, dv, dk);
 }
 
 // ---------------------------------------------------------------- separable tiles
@@ -288,7 +280,7 @@ inline void far_grad(Vec<T> k, Vec<T> v, const Acc<T>& F, Vec<T>& dv, Vec<T>& dk
 // term to underflow (else the caller sums the tile exactly, one exp per term).
 
 template <class T>
-constexpr T kSafeGap = std::is_same_v<T, float> ? T(50) : T(600);
+constexpr T kSafeGap = aft_math::safe_gap<T>();
 
 // The bias side of tile (row t, keys [j0, jend)): Mw = max w, cw = its index, E = e^{w - Mw}
 // (E[j] for t' = j0 + j; 0 past jend, so causal rows can share the key loop of their tile).

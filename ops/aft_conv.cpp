@@ -36,25 +36,14 @@
 // CUDA tensors run cuda/aft_conv.cu (the same pieces, with the left/right sums as 1-D scans of the
 // window rows' column sums; docs/aft.md section 7).
 #include "autograd/tape.h"
+#include "cuda/aft.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
 
-namespace cuda {  // cuda/aft_conv.cu: the same math on the GPU
-int64_t aft_conv_work_elems(int64_t B, int64_t H, int64_t W, int64_t C, int64_t s, bool f64);
-void aft_conv_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& w,
-                      const TensorDesc& y, const TensorDesc& L, const TensorDesc& r, const TensorDesc& work);
-void aft_conv_backward(const TensorDesc& q, const TensorDesc& gy, const TensorDesc& k, const TensorDesc& v,
-                       const TensorDesc& w, const TensorDesc& L, const TensorDesc& r, const TensorDesc& gr,
-                       const TensorDesc& dkc, const TensorDesc& work, const TensorDesc& dq, const TensorDesc& dk,
-                       const TensorDesc& dv, const TensorDesc& dw);
-}  // namespace cuda
-
 namespace {
 
-using autograd::SavedTensor;
-using autograd::TensorList;
 using namespace aftk;
 
 struct ConvDims {
@@ -140,7 +129,7 @@ void conv_forward(const T* q, const T* k, const T* v, const T* w, T* y, T* L, T*
                   const ConvDims& d) {
   constexpr int W = Simd<T>::W;
   using V = Vec<T>;
-  const int64_t HW = d.H * d.Wd, nc = num_chunks(d.C, W), rr = d.r();
+  const int64_t HW = d.H * d.Wd, nc = lane_chunks(d.C, W), rr = d.r();
   if (HW == 0) return;
   parallel_for(0, d.B * nc, 1, [&](int64_t i0, int64_t i1) {
     std::vector<V> kx, wl;
@@ -170,11 +159,7 @@ void conv_forward(const T* q, const T* k, const T* v, const T* w, T* y, T* L, T*
               Bs += e;
             }
           const int64_t e = o + (py * d.Wd + px) * d.C;
-          V rv = A / Bs, sg, sd;
-          vsigmoid(load(q + e, n), sg, sd);
-          store(y + e, sg * rv, n);
-          store(r + e, rv, n);
-          store(L + e, m + vlog(Bs), n);
+          store_row(Acc<T>{m, A, Bs}, q, y, L, r, e, n);
         }
     }
   });
@@ -186,7 +171,7 @@ void conv_backward(const T* k, const T* v, const T* w, const T* L, const T* r, c
                    T* dv, T* dw, const ConvDims& d) {
   constexpr int W = Simd<T>::W;
   using V = Vec<T>;
-  const int64_t HW = d.H * d.Wd, nc = num_chunks(d.C, W), rr = d.r(), ss = d.s * d.s,
+  const int64_t HW = d.H * d.Wd, nc = lane_chunks(d.C, W), rr = d.r(), ss = d.s * d.s,
                 nw = d.heads * ss;
   const int64_t ntasks = HW == 0 ? 0 : d.B * nc;  // an empty image: dv, dk empty, dw = 0
   std::vector<std::vector<T>> part(
@@ -293,56 +278,44 @@ Tensor aft_conv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
                       L.data<T>(), r.data<T>(), d);
     });
   }
-  if (!autograd::needs_grad({&q, &k, &v, &w})) return y;
-
-  // dq needs q and r only; dk, dv, dw need everything.
-  const bool kvw = autograd::needs_grad({&k, &v, &w}), nw = autograd::needs_grad(w);
-  [[maybe_unused]] const bool nkv = autograd::needs_grad(k, v);  // (CUDA: skip dk, dv when unused)
-  SavedTensor sq(qc), sr(r);
-  SavedTensor sk, sv, sw, sL;
-  if (kvw) sk = kc_, sv = vc, sw = wc, sL = L;
-  autograd::record(op, {q, k, v, w}, {y}, [=](const TensorList& g) -> TensorList {
-    Tensor gc = g[0].contiguous();
-    const Tensor& qv = sq.get();
-    const TensorOptions o(qv.dtype(), qv.device());
-    Tensor dq = empty(qv.shape(), o), gr = empty(qv.shape(), o);
-    Tensor dk, dv, dw;
-    if (qv.is_cuda()) {
+  record_aft(op, q, k, v, &w, {qc, kc_, vc, wc, L, r}, y, [=](const AftSaved& sv, const Tensor& g, AftWants want) {
+    const TensorOptions o(sv.q.dtype(), sv.q.device());
+    const bool per_head = d.Kc != d.C;
+    AftGrads out{.dq = empty(sv.q.shape(), o)};
+    Tensor gr = empty(sv.q.shape(), o);
+    if (sv.q.is_cuda()) {
       AFT_CUDA_CALL([&] {
         Tensor work, dkc;
-        if (nkv) {
-          dk = empty(sk.get().shape(), o), dv = empty(qv.shape(), o);
-          if (d.Kc != d.C) dkc = empty(qv.shape(), o);  // per channel, summed over each head
+        if (want.kv) {
+          out.dk = empty(sv.k.shape(), o), out.dv = empty(sv.q.shape(), o);
+          if (per_head) dkc = empty(sv.q.shape(), o);  // per channel, summed over each head
         }
-        if (nw) dw = zeros(sw.get().shape(), o);  // (stays 0 for an empty image)
-        if (kvw) work = empty({cuda::aft_conv_work_elems(d.B, d.H, d.Wd, d.C, d.s, qv.dtype() == kFloat64)}, o);
-        const Tensor none;
-        cuda::aft_conv_backward(desc(qv), desc(gc), desc_or_null(kvw ? sk.get() : none),
-                                desc_or_null(kvw ? sv.get() : none), desc_or_null(kvw ? sw.get() : none),
-                                desc_or_null(kvw ? sL.get() : none), desc(sr.get()), desc(gr), desc_or_null(dkc),
-                                desc_or_null(work), desc(dq), desc_or_null(dk), desc_or_null(dv), desc_or_null(dw));
+        if (want.w) out.dw = zeros(sv.w.shape(), o);  // (stays 0 for an empty image)
+        if (want.any())
+          work = empty({cuda::aft_conv_work_elems(d.B, d.H, d.Wd, d.C, d.s, sv.q.dtype() == kFloat64)}, o);
+        cuda::aft_conv_backward(desc(sv.q), desc(g), desc_or_null(sv.k), desc_or_null(sv.v), desc_or_null(sv.w),
+                                desc_or_null(sv.L), desc(sv.r), desc(gr), desc_or_null(dkc), desc_or_null(work),
+                                desc(out.dq), desc_or_null(out.dk), desc_or_null(out.dv), desc_or_null(out.dw));
       }());
-      return TensorList{dq, dk, dv, dw};
+      return out;
     }
-    dispatch_float(qv.dtype(), op, [&]<class T>() {
-      gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
-                       dq.data<T>(), [](int64_t i) { return i; });
-      if (!kvw) return;
-      const bool per_head = d.Kc != d.C;
-      Tensor dkc = empty(qv.shape(), o);  // per channel
-      dv = empty(qv.shape(), o);
-      if (nw) dw = empty(sw.get().shape(), o);
-      conv_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sw.get().data<T>(),
-                       sL.get().data<T>(), sr.get().data<T>(), gr.data<T>(), dkc.data<T>(),
-                       dv.data<T>(), nw ? dw.data<T>() : nullptr, d);
+    dispatch_float(sv.q.dtype(), op, [&]<class T>() {
+      gate_backward<T>(sv.q.data<T>(), g.data<T>(), sv.r.data<T>(), sv.q.numel(), gr.data<T>(),
+                       out.dq.data<T>(), [](int64_t i) { return i; });
+      if (!want.any()) return;
+      Tensor dkc = empty(sv.q.shape(), o);  // per channel
+      out.dv = empty(sv.q.shape(), o);
+      if (want.w) out.dw = empty(sv.w.shape(), o);
+      conv_backward<T>(sv.k.data<T>(), sv.v.data<T>(), sv.w.data<T>(), sv.L.data<T>(), sv.r.data<T>(),
+                       gr.data<T>(), dkc.data<T>(), out.dv.data<T>(), want.w ? out.dw.data<T>() : nullptr, d);
       if (!per_head) {
-        dk = dkc;
+        out.dk = dkc;
         return;
       }
-      dk = empty(sk.get().shape(), o);
-      sum_heads<T>(dkc.data<T>(), dk.data<T>(), d);
+      out.dk = empty(sv.k.shape(), o);
+      sum_heads<T>(dkc.data<T>(), out.dk.data<T>(), d);
     });
-    return TensorList{dq, dk, dv, dw};
+    return out;
   });
   return y;
 }

@@ -45,24 +45,14 @@
 // CUDA tensors run cuda/aft_full.cu: the same tiles, shifts and safe/exact rule as GPU thread
 // blocks (docs/aft.md section 7).
 #include "autograd/tape.h"
+#include "cuda/aft.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
 
-namespace cuda {  // cuda/aft_full.cu: the same math on the GPU (tiled kernels)
-void aft_full_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& w,
-                      const TensorDesc& y, const TensorDesc& L, const TensorDesc& r, bool causal);
-void aft_full_backward(const TensorDesc& q, const TensorDesc& g, const TensorDesc& k, const TensorDesc& v,
-                       const TensorDesc& w, const TensorDesc& L, const TensorDesc& r, const TensorDesc& gr,
-                       const TensorDesc& dq, const TensorDesc& dk, const TensorDesc& dv, const TensorDesc& dw,
-                       bool causal);
-}  // namespace cuda
-
 namespace {
 
-using autograd::SavedTensor;
-using autograd::TensorList;
 using namespace aftk;
 
 constexpr int64_t kTI = 32;   // forward: target rows per task (a multiple of 4)
@@ -77,7 +67,7 @@ void full_forward(const T* q, const T* k, const T* v, const T* w, T* y, T* L, T*
                   bool causal) {
   constexpr int W = Simd<T>::W;
   using V = Vec<T>;
-  const int64_t T_ = s.T, D = s.D, nc = num_chunks(D, W);
+  const int64_t T_ = s.T, D = s.D, nc = lane_chunks(D, W);
   const int64_t nJ = (T_ + kTJ - 1) / kTJ, nI = (T_ + kTI - 1) / kTI;
   // Pass 1, per (b, key tile J, chunk): Mk, ak, P = e^{k - Mk}, PV = P ⊙ v. P and PV are stored
   // chunk-major, one cache line (PV, P) per key: PP[((b·nc + c)·T + t')·2 + {0, 1}]. The
@@ -171,11 +161,7 @@ void full_forward(const T* q, const T* k, const T* v, const T* w, T* y, T* L, T*
           const int n = lanes(D, c, W);
           const Acc<T>& st = acc[static_cast<size_t>((t - t0) * nc + c)];
           const int64_t e = o + t * D + c * W;
-          V rr = st.a / st.b, sg, sd;
-          vsigmoid(load(q + e, n), sg, sd);
-          store(y + e, sg * rr, n);
-          store(r + e, rr, n);
-          store(L + e, st.m + vlog(st.b), n);
+          store_row(st, q, y, L, r, e, n);
         }
     }
   });
@@ -189,7 +175,7 @@ void full_backward(const T* k, const T* v, const T* w, const T* L, const T* r, c
                    T* dv, T* dw, const Dims& s, bool causal) {
   constexpr int W = Simd<T>::W;
   using V = Vec<T>;
-  const int64_t T_ = s.T, D = s.D, nc = num_chunks(D, W), nJ = (T_ + kTJb - 1) / kTJb;
+  const int64_t T_ = s.T, D = s.D, nc = lane_chunks(D, W), nJ = (T_ + kTJb - 1) / kTJb;
   if (dw) std::fill(dw, dw + T_ * T_, T(0));
   parallel_for(0, nJ, 1, [&](int64_t i0, int64_t i1) {
     const size_t tile = static_cast<size_t>(kTJb * D);
@@ -332,44 +318,30 @@ Tensor aft_full(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
                       L.data<T>(), r.data<T>(), s, causal);
     });
   }
-  if (!autograd::needs_grad({&q, &k, &v, &w})) return y;
-
-  // dq needs q and r only; dk, dv, dw need everything.
-  const bool kvw = autograd::needs_grad({&k, &v, &w}), nw = autograd::needs_grad(w);
-  [[maybe_unused]] const bool nkv = autograd::needs_grad(k, v);  // (CUDA: skip dk, dv when unused)
-  SavedTensor sq(qc), sr(r);
-  SavedTensor sk, sv, sw, sL;
-  if (kvw) sk = kc, sv = vc, sw = wc, sL = L;
-  autograd::record(op, {q, k, v, w}, {y}, [=](const TensorList& g) -> TensorList {
-    Tensor gc = g[0].contiguous();
-    const Tensor& qv = sq.get();
-    const TensorOptions o(qv.dtype(), qv.device());
-    Tensor dq = empty(qv.shape(), o), gr = empty(qv.shape(), o);
-    Tensor dk, dv, dw;
-    if (qv.is_cuda()) {
-      AFT_CUDA_CALL([&] {
-        if (nkv) dk = empty(qv.shape(), o), dv = empty(qv.shape(), o);
-        if (nw) dw = zeros(sw.get().shape(), o);  // the kernel writes the cells rows see
-        const Tensor none;
-        cuda::aft_full_backward(desc(qv), desc(gc), desc_or_null(kvw ? sk.get() : none),
-                                desc_or_null(kvw ? sv.get() : none), desc_or_null(kvw ? sw.get() : none),
-                                desc_or_null(kvw ? sL.get() : none), desc(sr.get()), desc(gr), desc(dq),
-                                desc_or_null(dk), desc_or_null(dv), desc_or_null(dw), causal);
-      }());
-      return TensorList{dq, dk, dv, dw};
+  record_aft(op, q, k, v, &w, {qc, kc, vc, wc, L, r}, y, [=](const AftSaved& sv, const Tensor& g, AftWants want) {
+    const TensorOptions o(sv.q.dtype(), sv.q.device());
+    AftGrads d{.dq = empty(sv.q.shape(), o)};
+    Tensor gr = empty(sv.q.shape(), o);
+    if (want.kv) d.dk = empty(sv.q.shape(), o), d.dv = empty(sv.q.shape(), o);
+    if (sv.q.is_cuda()) {
+      if (want.w) d.dw = zeros(sv.w.shape(), o);  // the kernel writes the cells rows see
+      AFT_CUDA_CALL(cuda::aft_full_backward(desc(sv.q), desc(g), desc_or_null(sv.k), desc_or_null(sv.v),
+                                            desc_or_null(sv.w), desc_or_null(sv.L), desc(sv.r), desc(gr),
+                                            desc(d.dq), desc_or_null(d.dk), desc_or_null(d.dv),
+                                            desc_or_null(d.dw), causal));
+      return d;
     }
-    dispatch_float(qv.dtype(), op, [&]<class T>() {
-      gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
-                       dq.data<T>(), [](int64_t i) { return i; });
-      if (!kvw) return;
-      dk = empty(qv.shape(), o);
-      dv = empty(qv.shape(), o);
-      if (nw) dw = empty(sw.get().shape(), o);
-      full_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sw.get().data<T>(),
-                       sL.get().data<T>(), sr.get().data<T>(), gr.data<T>(), dk.data<T>(),
-                       dv.data<T>(), nw ? dw.data<T>() : nullptr, s, causal);
+    dispatch_float(sv.q.dtype(), op, [&]<class T>() {
+      gate_backward<T>(sv.q.data<T>(), g.data<T>(), sv.r.data<T>(), sv.q.numel(), gr.data<T>(),
+                       d.dq.data<T>(), [](int64_t i) { return i; });
+      if (!want.any()) return;
+      if (!want.kv) d.dk = empty(sv.q.shape(), o), d.dv = empty(sv.q.shape(), o);  // (computed together)
+      if (want.w) d.dw = empty(sv.w.shape(), o);
+      full_backward<T>(sv.k.data<T>(), sv.v.data<T>(), sv.w.data<T>(), sv.L.data<T>(), sv.r.data<T>(),
+                       gr.data<T>(), d.dk.data<T>(), d.dv.data<T>(), want.w ? d.dw.data<T>() : nullptr, s,
+                       causal);
     });
-    return TensorList{dq, dk, dv, dw};
+    return d;
   });
   return y;
 }

@@ -48,26 +48,14 @@
 // CUDA tensors run cuda/aft_local.cu (the tiled kernels of cuda/aft_full.cu with a band bias, plus
 // chunked prefix/suffix scans for the far keys; docs/aft.md section 7).
 #include "autograd/tape.h"
+#include "cuda/aft.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
 
-namespace cuda {  // cuda/aft_local.cu: the same math on the GPU
-int64_t aft_local_work_elems(int64_t B, int64_t T, int64_t D);
-void aft_local_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& wb,
-                       const TensorDesc& y, const TensorDesc& L, const TensorDesc& r, const TensorDesc& work,
-                       int64_t window, bool causal);
-void aft_local_backward(const TensorDesc& q, const TensorDesc& g, const TensorDesc& k, const TensorDesc& v,
-                        const TensorDesc& wb, const TensorDesc& L, const TensorDesc& r, const TensorDesc& gr,
-                        const TensorDesc& work, const TensorDesc& dq, const TensorDesc& dk, const TensorDesc& dv,
-                        const TensorDesc& dw, int64_t window, bool causal);
-}  // namespace cuda
-
 namespace {
 
-using autograd::SavedTensor;
-using autograd::TensorList;
 using namespace aftk;
 
 struct Band {
@@ -268,11 +256,7 @@ void local_forward_chunk(const T* q, const T* k, const T* v, const T* wb, T* y, 
       }
       row.push(mx, A, Bs);
     }
-    V rr = row.a / row.b, sg, sd;
-    vsigmoid(load(q + t * D, n), sg, sd);
-    store(y + t * D, sg * rr, n);
-    store(r + t * D, rr, n);
-    store(L + t * D, row.m + vlog(row.b), n);
+    store_row(row, q, y, L, r, t * D, n);
   }
 }
 
@@ -364,7 +348,7 @@ template <class T>
 void local_forward(const T* q, const T* k, const T* v, const T* wb, T* y, T* L, T* r, const Dims& s,
                    const Band& band) {
   constexpr int W = Simd<T>::W;
-  const int64_t nc = num_chunks(s.D, W);
+  const int64_t nc = lane_chunks(s.D, W);
   BandTiles<T> bt;
   band_tiles(wb, s.T, band, bt);
   parallel_for(0, s.B * nc, 1, [&](int64_t i0, int64_t i1) {
@@ -384,7 +368,7 @@ template <class T>
 void local_backward(const T* k, const T* v, const T* wb, const T* L, const T* r, const T* gr, T* dk,
                     T* dv, T* dw, const Dims& s, const Band& band) {
   constexpr int W = Simd<T>::W;
-  const int64_t nc = num_chunks(s.D, W), nw = s.T * band.nb;
+  const int64_t nc = lane_chunks(s.D, W), nw = s.T * band.nb;
   const int64_t ntasks = s.B * nc;
   BandTiles<T> bt;
   band_tiles(wb, s.T, band, bt);
@@ -441,49 +425,35 @@ Tensor aft_local(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
                        L.data<T>(), r.data<T>(), s, band);
     });
   }
-  if (!autograd::needs_grad({&q, &k, &v, &w_band})) return y;
-
-  // dq needs q and r only; dk, dv, dw need everything.
-  const bool kvw = autograd::needs_grad({&k, &v, &w_band}), nw = autograd::needs_grad(w_band);
-  [[maybe_unused]] const bool nkv = autograd::needs_grad(k, v);  // (CUDA: skip dk, dv when unused)
-  SavedTensor sq(qc), sr(r);
-  SavedTensor sk, sv, sw, sL;
-  if (kvw) sk = kc, sv = vc, sw = wc, sL = L;
-  autograd::record(op, {q, k, v, w_band}, {y}, [=](const TensorList& g) -> TensorList {
-    Tensor gc = g[0].contiguous();
-    const Tensor& qv = sq.get();
-    const TensorOptions o(qv.dtype(), qv.device());
-    Tensor dq = empty(qv.shape(), o), gr = empty(qv.shape(), o);
-    Tensor dk, dv, dw;
-    if (qv.is_cuda()) {
+  record_aft(op, q, k, v, &w_band, {qc, kc, vc, wc, L, r}, y,
+             [=](const AftSaved& sv, const Tensor& g, AftWants want) {
+    const TensorOptions o(sv.q.dtype(), sv.q.device());
+    AftGrads d{.dq = empty(sv.q.shape(), o)};
+    Tensor gr = empty(sv.q.shape(), o);
+    if (want.kv) d.dk = empty(sv.q.shape(), o), d.dv = empty(sv.q.shape(), o);
+    if (sv.q.is_cuda()) {
       AFT_CUDA_CALL([&] {
-        Tensor work;
-        if (nkv) {
-          dk = empty(qv.shape(), o), dv = empty(qv.shape(), o);
-          work = empty({cuda::aft_local_work_elems(s.B, s.T, s.D)}, o);
-        }
-        if (nw) dw = zeros(sw.get().shape(), o);  // cells whose key is outside [0, T) stay 0
-        const Tensor none;
-        cuda::aft_local_backward(
-            desc(qv), desc(gc), desc_or_null(kvw ? sk.get() : none),
-            desc_or_null(kvw ? sv.get() : none), desc_or_null(kvw ? sw.get() : none),
-            desc_or_null(kvw ? sL.get() : none), desc(sr.get()), desc(gr), desc_or_null(work),
-            desc(dq), desc_or_null(dk), desc_or_null(dv), desc_or_null(dw), band.W, band.causal);
+        Tensor work;  // chunk sums
+        if (want.kv) work = empty({cuda::aft_local_work_elems(s.B, s.T, s.D)}, o);
+        if (want.w) d.dw = zeros(sv.w.shape(), o);  // cells whose key is outside [0, T) stay 0
+        cuda::aft_local_backward(desc(sv.q), desc(g), desc_or_null(sv.k), desc_or_null(sv.v),
+                                 desc_or_null(sv.w), desc_or_null(sv.L), desc(sv.r), desc(gr),
+                                 desc_or_null(work), desc(d.dq), desc_or_null(d.dk), desc_or_null(d.dv),
+                                 desc_or_null(d.dw), band.W, band.causal);
       }());
-      return TensorList{dq, dk, dv, dw};
+      return d;
     }
-    dispatch_float(qv.dtype(), op, [&]<class T>() {
-      gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
-                       dq.data<T>(), [](int64_t i) { return i; });
-      if (!kvw) return;
-      dk = empty(qv.shape(), o);
-      dv = empty(qv.shape(), o);
-      if (nw) dw = empty(sw.get().shape(), o);
-      local_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sw.get().data<T>(),
-                        sL.get().data<T>(), sr.get().data<T>(), gr.data<T>(), dk.data<T>(),
-                        dv.data<T>(), nw ? dw.data<T>() : nullptr, s, band);
+    dispatch_float(sv.q.dtype(), op, [&]<class T>() {
+      gate_backward<T>(sv.q.data<T>(), g.data<T>(), sv.r.data<T>(), sv.q.numel(), gr.data<T>(),
+                       d.dq.data<T>(), [](int64_t i) { return i; });
+      if (!want.any()) return;
+      if (!want.kv) d.dk = empty(sv.q.shape(), o), d.dv = empty(sv.q.shape(), o);  // (computed together)
+      if (want.w) d.dw = empty(sv.w.shape(), o);
+      local_backward<T>(sv.k.data<T>(), sv.v.data<T>(), sv.w.data<T>(), sv.L.data<T>(), sv.r.data<T>(),
+                        gr.data<T>(), d.dk.data<T>(), d.dv.data<T>(), want.w ? d.dw.data<T>() : nullptr, s,
+                        band);
     });
-    return TensorList{dq, dk, dv, dw};
+    return d;
   });
   return y;
 }

@@ -24,24 +24,14 @@
 // cache line of channels); each task walks t alone, so there is no reduction across threads.
 // CUDA tensors run cuda/aft_simple.cu (a fused column reduction; causal: a chunked parallel scan).
 #include "autograd/tape.h"
+#include "cuda/aft.h"
 #include "ops/aft_common.h"
 #include "ops/ops.h"
 
 namespace aft {
 
-namespace cuda {  // cuda/aft_simple.cu: the same math on the GPU
-int64_t aft_simple_work_elems(int64_t B, int64_t T, int64_t D, bool causal);
-void aft_simple_forward(const TensorDesc& q, const TensorDesc& k, const TensorDesc& v, const TensorDesc& y,
-                        const TensorDesc& L, const TensorDesc& r, const TensorDesc& work, bool causal);
-void aft_simple_backward(const TensorDesc& q, const TensorDesc& g, const TensorDesc& k, const TensorDesc& v,
-                         const TensorDesc& L, const TensorDesc& r, const TensorDesc& work, const TensorDesc& dq,
-                         const TensorDesc& dk, const TensorDesc& dv, bool causal);
-}  // namespace cuda
-
 namespace {
 
-using autograd::SavedTensor;
-using autograd::TensorList;
 using namespace aftk;
 
 constexpr int64_t kGroup = 2;  // chunks per task
@@ -49,7 +39,7 @@ constexpr int64_t kGroup = 2;  // chunks per task
 // Calls fn(b, chunk) for every (batch, chunk), in parallel over (batch, chunk group).
 template <class T, class F>
 void for_chunks(const Dims& s, F fn) {
-  const int64_t nc = num_chunks(s.D, Simd<T>::W), ng = (nc + kGroup - 1) / kGroup;
+  const int64_t nc = lane_chunks(s.D, Simd<T>::W), ng = (nc + kGroup - 1) / kGroup;
   parallel_for(0, s.B * ng, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       int64_t b = i / ng, g = i % ng;
@@ -84,7 +74,7 @@ void simple_forward(const T* q, const T* k, const T* v, T* y, T* L, T* r, const 
       store(r + b * D + c * W, rr, n);
       store(L + b * D + c * W, m + vlog(Bs), n);
       for (int64_t t = 0; t < T_; ++t) {
-        vsigmoid(load(q + base + t * D, n), sg, sd);
+        aft_math::sigmoid2<VecMath<T>>(load(q + base + t * D, n), sg, sd);
         store(y + base + t * D, sg * rr, n);
       }
       return;
@@ -94,11 +84,7 @@ void simple_forward(const T* q, const T* k, const T* v, T* y, T* L, T* r, const 
     for (int64_t t = 0; t < T_; ++t) {
       const int64_t o = base + t * D;
       acc.push(load(k + o, n), load(v + o, n), one);
-      V rr = acc.a / acc.b;
-      vsigmoid(load(q + o, n), sg, sd);
-      store(y + o, sg * rr, n);
-      store(r + o, rr, n);
-      store(L + o, acc.m + vlog(acc.b), n);
+      store_row(acc, q, y, L, r, o, n);
     }
   });
 }
@@ -160,47 +146,32 @@ Tensor aft_simple(const Tensor& q, const Tensor& k, const Tensor& v, bool causal
                         r.data<T>(), s, causal);
     });
   }
-  if (!autograd::needs_grad(q, k, v)) return y;
-
-  // dq needs q and r; dk and dv need everything.
-  const bool kv = autograd::needs_grad(k, v);
-  SavedTensor sq(qc), sr(r);
-  SavedTensor sk = kv ? SavedTensor(kc) : SavedTensor(), sv = kv ? SavedTensor(vc) : SavedTensor();
-  SavedTensor sL = kv ? SavedTensor(L) : SavedTensor();
-  autograd::record(op, {q, k, v}, {y}, [=](const TensorList& g) -> TensorList {
-    Tensor gc = g[0].contiguous();
-    const Tensor& qv = sq.get();
-    const TensorOptions o(qv.dtype(), qv.device());
-    Tensor dq = empty(qv.shape(), o);
-    Tensor dk, dv;
-    if (qv.is_cuda()) {
+  record_aft(op, q, k, v, nullptr, {qc, kc, vc, Tensor(), L, r}, y,
+             [=](const AftSaved& sv, const Tensor& g, AftWants want) {
+    const TensorOptions o(sv.q.dtype(), sv.q.device());
+    AftGrads d{.dq = empty(sv.q.shape(), o)};
+    if (want.kv) d.dk = empty(sv.q.shape(), o), d.dv = empty(sv.q.shape(), o);
+    if (sv.q.is_cuda()) {
       AFT_CUDA_CALL([&] {
-        Tensor work;
-        if (kv) {
-          dk = empty(qv.shape(), o), dv = empty(qv.shape(), o);
-          work = empty({cuda::aft_simple_work_elems(s.B, s.T, s.D, causal)}, o);
-        }
-        const Tensor none;
-        cuda::aft_simple_backward(desc(qv), desc(gc), desc_or_null(kv ? sk.get() : none),
-                                  desc_or_null(kv ? sv.get() : none), desc_or_null(kv ? sL.get() : none),
-                                  desc(sr.get()), desc_or_null(work), desc(dq), desc_or_null(dk), desc_or_null(dv),
-                                  causal);
+        Tensor work;  // partial sums
+        if (want.kv) work = empty({cuda::aft_simple_work_elems(s.B, s.T, s.D, causal)}, o);
+        cuda::aft_simple_backward(desc(sv.q), desc(g), desc_or_null(sv.k), desc_or_null(sv.v),
+                                  desc_or_null(sv.L), desc(sv.r), desc_or_null(work), desc(d.dq),
+                                  desc_or_null(d.dk), desc_or_null(d.dv), causal);
       }());
-      return TensorList{dq, dk, dv};
+      return d;
     }
-    Tensor gr = empty(qv.shape(), o);
-    dispatch_float(qv.dtype(), op, [&]<class T>() {
+    Tensor gr = empty(sv.q.shape(), o);
+    dispatch_float(sv.q.dtype(), op, [&]<class T>() {
       const int64_t TD = s.T * s.D;
-      gate_backward<T>(qv.data<T>(), gc.data<T>(), sr.get().data<T>(), qv.numel(), gr.data<T>(),
-                       dq.data<T>(),
+      gate_backward<T>(sv.q.data<T>(), g.data<T>(), sv.r.data<T>(), sv.q.numel(), gr.data<T>(),
+                       d.dq.data<T>(),
                        [&](int64_t i) { return causal ? i : (i / TD) * s.D + i % s.D; });
-      if (!kv) return;
-      dk = empty(qv.shape(), o);
-      dv = empty(qv.shape(), o);
-      simple_backward<T>(sk.get().data<T>(), sv.get().data<T>(), sL.get().data<T>(),
-                         sr.get().data<T>(), gr.data<T>(), dk.data<T>(), dv.data<T>(), s, causal);
+      if (!want.kv) return;
+      simple_backward<T>(sv.k.data<T>(), sv.v.data<T>(), sv.L.data<T>(), sv.r.data<T>(), gr.data<T>(),
+                         d.dk.data<T>(), d.dv.data<T>(), s, causal);
     });
-    return TensorList{dq, dk, dv};
+    return d;
   });
   return y;
 }

@@ -7,16 +7,13 @@
 //   maximum: da = g where a >= b, db = g elsewhere (minimum likewise with <=)
 // Each operand is saved only when the other operand's gradient needs it.
 #include "autograd/tape.h"
-#include "ops/cpu_loops.h"
 #include "core/math/elementwise.h"
+#include "cuda/elementwise.h"
+#include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/elementwise.cu
-void binary_forward(BinaryOp op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out);
-}
 
 namespace {
 
@@ -80,9 +77,12 @@ Tensor scalar_forward(BinaryOp op, const Tensor& a, double s, bool reversed) {
 
 // g where keep(a, b), else 0: the gradient routing of maximum/minimum.
 Tensor select_grad(const Tensor& g, const Tensor& a, const Tensor& b, bool want_a, bool is_max) {
+  if (g.is_cuda()) {  // the same selection from the comparison kernels: a wins where a is NaN or >= b
+    const Tensor zero = zeros(Shape{}, {g.dtype(), g.device()});
+    const Tensor a_wins = is_max ? ge(a, b) : le(a, b), a_nan = ne(a, a);
+    return want_a ? where(a_nan, g, where(a_wins, g, zero)) : where(a_nan, zero, where(a_wins, zero, g));
+  }
   Tensor ab_a = a.expand(g.shape()), ab_b = b.expand(g.shape());
-  AFT_CHECK(g.is_cpu(), "{}: backward not implemented for CUDA tensors in this build",
-            is_max ? "maximum" : "minimum");
   Tensor out = empty(g.shape(), {g.dtype(), g.device()});
   dispatch_float(g.dtype(), "maximum", [&]<class T>() {
     cpu_map<T, T, T, T>(out, [want_a, is_max](T gv, T x, T y) {

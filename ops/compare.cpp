@@ -2,16 +2,12 @@
 // where(mask, a, b). Comparisons have no gradient; where routes g to a where the mask is
 // true and to b elsewhere (then sums broadcast dims back).
 #include "autograd/tape.h"
+#include "cuda/elementwise.h"
 #include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/elementwise.cu
-void compare(int op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out);
-void where(const TensorDesc& mask, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out);
-}  // namespace cuda
 
 namespace {
 

@@ -5,17 +5,13 @@
 // conversion: that one is queued (cuda::copy_h2d_async) and the source must stay unwritten until
 // the device has read it; copy_ into a pinned tensor therefore synchronises first.
 #include "autograd/tape.h"
+#include "cuda/elementwise.h"
 #include "cuda/runtime.h"
 #include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/elementwise.cu
-void fill_contiguous(void* out, int64_t n, DType dtype, double value);
-void copy(const TensorDesc& dst, const TensorDesc& src);
-}
 
 namespace {
 

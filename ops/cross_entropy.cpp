@@ -26,21 +26,13 @@
 #include <vector>
 
 #include "autograd/tape.h"
-#include "ops/cpu_loops.h"
 #include "core/math/elementwise.h"
+#include "cuda/cross_entropy.h"
+#include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/cross_entropy.cu
-void cross_entropy_forward(const TensorDesc& x, const TensorDesc& target, const TensorDesc& lse,
-                           const TensorDesc& out, const TensorDesc& loss_acc, const TensorDesc& count,
-                           const TensorDesc& err, int64_t ignore_index, double label_smoothing, int mode);
-void cross_entropy_backward(const TensorDesc& x, const TensorDesc& target, const TensorDesc& lse,
-                            const TensorDesc& g, const TensorDesc& count, const TensorDesc& dx,
-                            int64_t ignore_index, double label_smoothing, int mode);
-}  // namespace cuda
 
 namespace {
 

@@ -18,15 +18,12 @@
 
 #include "autograd/tape.h"
 #include "core/philox.h"
+#include "cuda/nn_elementwise.h"
 #include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/nn_elementwise.cu
-void dropout_apply(const TensorDesc& x, const TensorDesc& y, uint64_t seed, uint64_t c0, double p);
-}  // namespace cuda
 
 namespace {
 

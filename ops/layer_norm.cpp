@@ -20,20 +20,12 @@
 #include <vector>
 
 #include "autograd/tape.h"
+#include "cuda/layer_norm.h"
 #include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/layer_norm.cu
-int64_t layer_norm_grad_parts(int64_t R);
-void layer_norm_forward(const TensorDesc& x, const TensorDesc& w, const TensorDesc& b, const TensorDesc& y,
-                        const TensorDesc& mean, const TensorDesc& rstd, double eps);
-void layer_norm_backward(const TensorDesc& x, const TensorDesc& w, const TensorDesc& mean, const TensorDesc& rstd,
-                         const TensorDesc& g, const TensorDesc& dx, const TensorDesc& dw, const TensorDesc& db,
-                         const TensorDesc& work);
-}  // namespace cuda
 
 namespace {
 

@@ -37,10 +37,9 @@ inline void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
   check_same_device(op, a, b);
 }
 
-// Throws "<op>: not implemented for CUDA tensors yet" (until cuda/ has the kernel).
-[[noreturn]] inline void no_cuda_kernel(const char* op) {
-  AFT_ERROR("{}: not implemented for CUDA tensors in this build", op);
-}
+// Throws NotImplementedError "<op>: not implemented on CUDA" (core/error.h): the op has no CUDA
+// kernel, or this build has no CUDA backend.
+[[noreturn]] inline void no_cuda_kernel(const char* op) { throw NotImplementedError(op, "CUDA"); }
 
 // The plain-data description of a tensor that CUDA launchers take (cuda/desc.h).
 inline cuda::TensorDesc desc(const Tensor& t) {

@@ -16,16 +16,13 @@
 #include <limits>
 
 #include "autograd/tape.h"
+#include "cuda/indexing.h"
+#include "cuda/reduce.h"
 #include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/reduce.cu
-void reduce(int kind, const TensorDesc& x, const bool* reduced, const TensorDesc& out_keep,
-            const TensorDesc* argmax_keep);
-}
 
 namespace {
 
@@ -243,9 +240,12 @@ Tensor reduce_kernel(Kind kind, const char* op, const Tensor& x, const ReduceSpe
 
 // Scatters g (keepdim shape) into zeros of x's shape at index (int64, keepdim shape) along dim.
 Tensor scatter_to_index(const Tensor& g, const Tensor& index, const Shape& x_shape, int dim) {
-  AFT_CHECK(g.is_cpu(), "max: backward not implemented for CUDA tensors in this build");
   Tensor dx = zeros(x_shape, {g.dtype(), g.device()});
   Tensor gi = g.contiguous(), ii = index.contiguous();
+  if (g.is_cuda()) {  // gather's backward: index has g's shape, along dim
+    AFT_CUDA_CALL(cuda::index_scatter_add(desc(gi), dim, desc(ii), /*full_index=*/true, desc(dx)));
+    return dx;
+  }
   dispatch_float(g.dtype(), "max", [&]<class T>() {
     const T* gp = gi.data<T>();
     const int64_t* ip = ii.data<int64_t>();

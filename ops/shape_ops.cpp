@@ -28,20 +28,13 @@
 #include <string>
 
 #include "autograd/tape.h"
+#include "cuda/elementwise.h"
+#include "cuda/indexing.h"
 #include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {
-void copy(const TensorDesc& dst, const TensorDesc& src);  // cuda/elementwise.cu
-// cuda/indexing.cu
-void index_check(const TensorDesc& index, int64_t n, const TensorDesc& err);
-void index_read(const TensorDesc& x, int dim, const TensorDesc& index, bool full_index, const TensorDesc& out);
-void index_scatter_add(const TensorDesc& g, int dim, const TensorDesc& index, bool full_index,
-                       const TensorDesc& dx);
-}  // namespace cuda
 
 namespace {
 

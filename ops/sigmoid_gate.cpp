@@ -9,18 +9,13 @@
 // CUDA tensors run cuda/nn_elementwise.cu (the same formulas, one thread per element, any
 // strides and broadcasting); sum_to then reduces on the device.
 #include "autograd/tape.h"
-#include "ops/cpu_loops.h"
 #include "core/math/elementwise.h"
+#include "cuda/nn_elementwise.h"
+#include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/nn_elementwise.cu
-void sigmoid_gate_forward(const TensorDesc& q, const TensorDesc& x, const TensorDesc& y);
-void sigmoid_gate_backward(const TensorDesc& g, const TensorDesc& q, const TensorDesc& x, const TensorDesc& dq,
-                           const TensorDesc& dx);
-}  // namespace cuda
 
 namespace {
 

@@ -23,17 +23,13 @@
 #include <limits>
 
 #include "autograd/tape.h"
-#include "ops/cpu_loops.h"
 #include "core/math/elementwise.h"
+#include "cuda/softmax.h"
+#include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/softmax.cu
-void softmax_forward(const TensorDesc& x, const TensorDesc& y, int dim, bool log);
-void softmax_backward(const TensorDesc& y, const TensorDesc& g, const TensorDesc& dx, int dim, bool log);
-}  // namespace cuda
 
 namespace {
 

@@ -4,18 +4,13 @@
 // shared with the CUDA kernels; this file holds the op entry points, what each saves for
 // backward (x or y, whichever the derivative needs), and the CPU loops.
 #include "autograd/tape.h"
-#include "ops/cpu_loops.h"
 #include "core/math/elementwise.h"
+#include "cuda/elementwise.h"
+#include "ops/cpu_loops.h"
 #include "ops/op_utils.h"
 #include "ops/ops.h"
 
 namespace aft {
-
-namespace cuda {  // cuda/elementwise.cu
-void unary_forward(UnaryOp op, const TensorDesc& x, const TensorDesc& y, double p);
-void unary_backward(UnaryOp op, const TensorDesc& g, const TensorDesc& xy, const TensorDesc& dx,
-                    bool from_y, double p);
-}  // namespace cuda
 
 namespace {
 

@@ -11,7 +11,7 @@
 // are flushed).
 // fast_tanh: |x| < 0.625: Cephes' odd polynomial x + x·z·P(z), z = x² (no cancellation near 0);
 // otherwise sign(x)·(1 − 2/(e^{2|x|} + 1)). fast_sigmoid: 1/(1 + e^{−x}) (e^{−x} = inf gives 0).
-// ops/aft_common.h's vexp is the same algorithm on explicit 8-lane vectors.
+// exp_poly is the one body of fast_exp and of the CPU AFT kernels' 8-lane vexp (ops/aft_common.h).
 #pragma once
 
 #include <bit>
@@ -20,25 +20,47 @@
 
 namespace aft::fastm {
 
-inline float fast_exp(float x) {
+#if !defined(__CUDACC__)
+// 8 floats in one 32-byte GCC vector (the CPU AFT kernels' lane type, ops/aft_common.h), and its
+// int32 twin. On a CPU without AVX the compiler splits them in two SSE halves.
+typedef float F32x8 __attribute__((vector_size(32)));
+typedef int32_t I32x8 __attribute__((vector_size(32)));
+#endif
+
+namespace detail {
+inline int32_t to_i32(float x) { return static_cast<int32_t>(x); }
+inline float bits_to_f32(int32_t b) { return std::bit_cast<float>(b); }
+#if !defined(__CUDACC__)
+inline I32x8 to_i32(F32x8 x) { return __builtin_convertvector(x, I32x8); }
+inline F32x8 bits_to_f32(I32x8 b) { return (F32x8)b; }  // a vector cast reinterprets the bits
+#endif
+}  // namespace detail
+
+// e^x for F = float or F32x8 (lane-wise): one body, so the scalar loops and the vector kernels
+// round alike. `cond ? a : b` is a lane-wise select on vectors.
+template <class F>
+inline F exp_poly(F x) {
   const float magic = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer
-  float xc = x < -87.5f ? -87.5f : x;
+  F xc = x < -87.5f ? -87.5f : x;
   xc = xc > 88.75f ? 88.75f : xc;
-  float n = (xc * 1.44269504088896341f + magic) - magic;
-  float f = xc - n * 0.693145751953125f;
-  f = f - n * 1.428606765330187045e-06f;
-  float p = f * 1.9875691500e-4f + 1.3981999507e-3f;
+  F n = (xc * 1.44269504088896341f + magic) - magic;
+  F f = xc - n * 0.693145751953125f;       // ln2 split in a high part exact in float ...
+  f = f - n * 1.428606765330187045e-06f;  // ... and the rest
+  F p = f * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * f + 8.3334519073e-3f;
   p = p * f + 4.1665795894e-2f;
   p = p * f + 1.6666665459e-1f;
   p = p * f + 5.0000001201e-1f;
   p = p * f * f + f + 1.0f;
-  const int32_t ni = static_cast<int32_t>(n), n1 = ni >> 1;
-  float y = p * std::bit_cast<float>((n1 + 127) << 23) * std::bit_cast<float>((ni - n1 + 127) << 23);
+  const auto ni = detail::to_i32(n);
+  const auto n1 = ni >> 1;
+  F y = p * detail::bits_to_f32((n1 + 127) << 23) * detail::bits_to_f32((ni - n1 + 127) << 23);
   y = x < -87.5f ? 0.0f : y;
   y = x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : y;
   return x != x ? x : y;
 }
+
+inline float fast_exp(float x) { return exp_poly(x); }
 
 inline float fast_tanh(float x) {
   const float a = x < 0 ? -x : x;

@@ -17,18 +17,8 @@
 #include "core/format.h"
 #include "core/parallel.h"
 #include "core/math/optim.h"
+#include "cuda/optim.h"
 #include "ops/op_utils.h"
-
-namespace aft::cuda {  // cuda/optim.cu
-void adamw_step(DType dt, const optim_math::ParamSlot* slots, int count, double b1, double b2,
-                double eps, double bc2_sqrt);
-void sgd_step(DType dt, const optim_math::ParamSlot* slots, int count, double momentum,
-              bool nesterov);
-void grad_sq_norm_partials(DType dt, const optim_math::ParamSlot* slots, int count,
-                           double* partials);
-void sum_partials(const double* partials, int64_t n, double* out);
-void scale_grads(DType dt, const optim_math::ParamSlot* slots, int count, double coef);
-}  // namespace aft::cuda
 
 namespace aft::nn {
 

@@ -1,10 +1,6 @@
 // tests/cases/elementwise.cpp: op cases of the elementwise ops: every unary op (and each pow
 // exponent class), every binary op with each kind of broadcasting and a non-contiguous
 // operand, every scalar form and operator, where, and the comparisons (forward only).
-//
-// `.cuda` is true where cuda/elementwise.cu has the forward and the backward needs nothing
-// else; false where the backward needs a reduction (broadcast operands: sum_to), a CPU-only
-// helper (maximum/minimum gradient routing) or a strided copy (non-contiguous inputs).
 #include "../op_cases.h"
 
 
@@ -53,8 +49,7 @@ AFT_OP_CASES(unary) {
   add_case({.name = "exp", .shapes = {{3, 4}}, .fn = [](const In& x) { return exp(x[0]); }});
   // Non-contiguous inputs: the gradient reaches the leaf through a view, which needs strided
   // CUDA copies (not there yet).
-  add_case({.name = "exp/transposed", .shapes = {{4, 3}}, .fn = [](const In& x) { return exp(x[0].t()); },
-            .cuda = false});
+  add_case({.name = "exp/transposed", .shapes = {{4, 3}}, .fn = [](const In& x) { return exp(x[0].t()); }});
   add_case({.name = "log", .fn = [](const In& x) { return log(x[0]); }, .make = range1({3, 4}, 0.5, 1.5)});
   add_case({.name = "sqrt", .fn = [](const In& x) { return sqrt(x[0]); }, .make = range1({3, 4}, 0.5, 3)});
   add_case({.name = "rsqrt", .fn = [](const In& x) { return rsqrt(x[0]); }, .make = range1({3, 4}, 0.5, 3)});
@@ -66,7 +61,7 @@ AFT_OP_CASES(unary) {
   add_case({.name = "gelu_tanh", .shapes = {{3, 4}},
             .fn = [](const In& x) { return gelu(x[0], GeluApprox::Tanh); }, .scale = 2});
   add_case({.name = "gelu/sliced", .shapes = {{3, 9}},
-            .fn = [](const In& x) { return gelu(x[0].slice(1, 1, 9, 2)); }, .scale = 2, .cuda = false});
+            .fn = [](const In& x) { return gelu(x[0].slice(1, 1, 9, 2)); }, .scale = 2});
   add_case({.name = "pow/0", .shapes = {{3, 4}}, .fn = [](const In& x) { return pow(x[0], 0.0); }});
   add_case({.name = "pow/1", .shapes = {{3, 4}}, .fn = [](const In& x) { return pow(x[0], 1.0); }});
   add_case({.name = "pow/2", .shapes = {{3, 4}}, .fn = [](const In& x) { return pow(x[0], 2.0); }});
@@ -80,20 +75,19 @@ AFT_OP_CASES(binary) {
   struct Op {
     const char* name;
     Fn2 fn;
-    bool divisor;    // b is kept in [0.5, 2)
-    bool cuda_same;  // same-shape case runs on CUDA (forward and backward kernels exist)
+    bool divisor;  // b is kept in [0.5, 2)
   };
   const Op ops[] = {
-      {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, false, true},
-      {"sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }, false, true},
-      {"mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }, false, true},
-      {"div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, true, true},
-      {"maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, false, false},
-      {"minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, false, false},
-      {"operator+", [](const Tensor& a, const Tensor& b) { return a + b; }, false, true},
-      {"operator-", [](const Tensor& a, const Tensor& b) { return a - b; }, false, true},
-      {"operator*", [](const Tensor& a, const Tensor& b) { return a * b; }, false, true},
-      {"operator/", [](const Tensor& a, const Tensor& b) { return a / b; }, true, true},
+      {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, false},
+      {"sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }, false},
+      {"mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }, false},
+      {"div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, true},
+      {"maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, false},
+      {"minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, false},
+      {"operator+", [](const Tensor& a, const Tensor& b) { return a + b; }, false},
+      {"operator-", [](const Tensor& a, const Tensor& b) { return a - b; }, false},
+      {"operator*", [](const Tensor& a, const Tensor& b) { return a * b; }, false},
+      {"operator/", [](const Tensor& a, const Tensor& b) { return a / b; }, true},
   };
   struct Pair {
     const char* name;
@@ -109,12 +103,11 @@ AFT_OP_CASES(binary) {
       OpCase c{.name = std::string(op.name) + "/" + p.name, .fn = [f](const In& x) { return f(x[0], x[1]); }};
       if (op.divisor) c.make = numer_denom(p.a, p.b);
       else c.shapes = {p.a, p.b};
-      c.cuda = op.cuda_same && p.a == p.b;
       add_case(std::move(c));
     }
     // Non-contiguous operands: a transposed, b a stepped slice broadcast over rows.
     OpCase c{.name = std::string(op.name) + "/non-contiguous",
-             .fn = [f](const In& x) { return f(x[0].t(), x[1].slice(0, 1, 9, 2)); }, .cuda = false};
+             .fn = [f](const In& x) { return f(x[0].t(), x[1].slice(0, 1, 9, 2)); }};
     if (op.divisor) c.make = numer_denom({4, 3}, {9});
     else c.shapes = {{4, 3}, {9}};
     add_case(std::move(c));
@@ -149,7 +142,7 @@ AFT_OP_CASES(scalar) {
     add_case({.name = std::string("scalar/") + f.name, .fn = [fn](const In& x) { return fn(x[0]); }, .make = mk});
   }
   add_case({.name = "scalar/s/a transposed", .fn = [](const In& x) { return 1.7 / x[0].t(); },
-            .make = mk, .cuda = false});
+            .make = mk});
 }
 
 AFT_OP_CASES(where_compare) {
@@ -163,9 +156,9 @@ AFT_OP_CASES(where_compare) {
   };
   auto where_fn = [](const In& x) { return where(x[0], x[1], x[2]); };
   add_case({.name = "where/same", .fn = where_fn, .make = where_make({3, 4}, {3, 4}, {3, 4})});
-  add_case({.name = "where/broadcast", .fn = where_fn, .make = where_make({3, 1}, {1, 4}, {}), .cuda = false});
+  add_case({.name = "where/broadcast", .fn = where_fn, .make = where_make({3, 1}, {1, 4}, {})});
   add_case({.name = "where/non-contiguous", .fn = [](const In& x) { return where(x[0].t(), x[1].t(), x[2]); },
-            .make = where_make({4, 3}, {4, 3}, {3, 4}), .cuda = false});
+            .make = where_make({4, 3}, {4, 3}, {3, 4})});
   // Comparisons: no gradient; small integers so that equality occurs.
   auto ints = [](Shape sa, Shape sb) {
     return [=](DType dt, Device dev, uint64_t seed) {

@@ -1,7 +1,6 @@
 // tests/cases/views.cpp: op cases of the view ops and copies (ops/views.cpp, ops/copy.cpp):
-// each view op alone, chains of them and views of views. Views of non-contiguous tensors and
-// their backward (scatter into zeros, sums over expanded dims) need copies and reductions that
-// CUDA does not have yet, so the cases are CPU-only (`.cuda = false`) for now.
+// each view op alone, chains of them and views of views, whose backward (scatter into zeros,
+// sums over expanded dims) goes through copies and reductions.
 #include "../op_cases.h"
 
 
@@ -34,12 +33,12 @@ AFT_OP_CASES(views) {
   for (const auto& [name, f] : views) {
     auto fn = f;
     add_case({.name = std::string("view/") + name, .shapes = {{2, 3, 4}},
-              .fn = [fn](const In& x) { return fn(x[0]); }, .cuda = false});
+              .fn = [fn](const In& x) { return fn(x[0]); }});
   }
   // to(dtype) round trip: the forward is exact on float32 values, the gradient the identity.
   // Not gradchecked: rounding to float32 inside the finite difference would swamp it
   // (tests/test_views_grad.cpp checks it with a large step).
   add_case({.name = "view/to-dtype", .shapes = {{3, 4}},
             .fn = [](const In& x) { return x[0].to(kFloat32).to(x[0].dtype()); },
-            .gradcheck = false, .cuda = false});
+            .gradcheck = false});
 }
