@@ -82,6 +82,14 @@ void for_each_order(F&& f) {
   }
 }
 
+// The options of now with the race checker off: the tests that show how the orders expose a
+// race need the racy kernels to run to the end.
+emu::Options without_racecheck() {
+  emu::Options o = emu::options();
+  o.racecheck = false;
+  return o;
+}
+
 std::vector<int> iota_mod(size_t n, int mod) {
   std::vector<int> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7 + 3) % mod);
@@ -455,7 +463,7 @@ TEST_CASE("emulator catches: a missing __syncthreads (poison in one order, right
   for (float v : x) expect += v;
   Dev<float> dx(x), out(1);
   std::vector<float> results;
-  for (const emu::Options& o : emu::standard_orders()) {
+  for (const emu::Options& o : emu::standard_orders(without_racecheck())) {
     emu::ScopedOptions scoped(o);
     missing_sync_sum(dx.p, out.p, threads);
     results.push_back(out.get()[0]);
@@ -472,7 +480,7 @@ TEST_CASE("emulator catches: a stale shared-memory read (the orders disagree)") 
   std::vector<float> x = small_ints<float>(threads);
   Dev<float> dx(x), y(threads);
   std::vector<std::vector<float>> results;
-  for (const emu::Options& o : emu::standard_orders()) {
+  for (const emu::Options& o : emu::standard_orders(without_racecheck())) {
     emu::ScopedOptions scoped(o);
     stale_shared(dx.p, y.p, threads);
     results.push_back(y.get());
@@ -487,7 +495,7 @@ TEST_CASE("emulator catches: warp-synchronous code without __syncwarp") {
   std::vector<float> x = small_ints<float>(32);
   Dev<float> dx(x), out(1);
   std::vector<float> results;
-  for (const emu::Options& o : emu::standard_orders()) {
+  for (const emu::Options& o : emu::standard_orders(without_racecheck())) {
     emu::ScopedOptions scoped(o);
     implicit_warp_sync(dx.p, out.p);
     results.push_back(out.get()[0]);
@@ -560,6 +568,68 @@ TEST_CASE("emulator catches: shuffles reading lanes that do not exist (poison)")
   });
 }
 
+// ---- races: builds with -DAFT_EMU_RACECHECK=ON
+
+TEST_CASE("emulator catches: races between the threads of a block" * doctest::skip(!emu::has_racecheck())) {
+  const int threads = 256;
+  std::vector<float> x = small_ints<float>(threads);
+  float sum = 0;
+  for (float v : x) sum += v;
+  Dev<float> dx(x), y(threads), out(1);
+  Dev<int> count(1);
+  for_each_order([&] {
+    // A missing barrier: caught in every order, not only where it changes the result.
+    test::check_error([&] { missing_sync_sum(dx.p, out.p, threads); },
+                      "kernel missing_sync_sum_kernel, block (0, 0, 0): race on shared memory: byte ");
+    test::check_error([&] { stale_shared(dx.p, y.p, 64); }, "race on shared memory: byte ");
+    test::check_error([&] { implicit_warp_sync(dx.p, out.p); },
+                      "with no barrier or __syncwarp() between them");
+    // Lost updates, which no order shows: every thread adds 1 to a shared counter, or every
+    // thread adds to y[0], without an atomic.
+    test::check_error([&] { shared_counter(count.p, false, 64); },
+                      "race on shared memory: byte 0 of count (4 bytes)");
+    test::check_error([&] { global_accumulate(dx.p, out.p, false, 64); }, "race on global memory at 0x");
+    // The correct twins.
+    shared_counter(count.p, true, 64);
+    CHECK(count.get()[0] == 64);
+    out.set({0.0f});
+    global_accumulate(dx.p, out.p, true, threads);
+    CHECK(out.get()[0] == sum);
+    warp_smem_sum(dx.p, out.p);  // ordered by __syncwarp
+    block_sum(dx.p, out.p, threads, 1, threads);
+    CHECK(out.get()[0] == sum);
+  });
+  // What the message says (forward order: thread 0 reads s[128], then thread 128 writes it).
+  emu::Options o = emu::options();
+  o.parallel = false;
+  emu::ScopedOptions scoped(o);
+  for (const char* part :
+       {"race on shared memory: byte 512 of s (4096 bytes) at 0x", "thread 128 (warp 4, lane 0) writes it at ",
+        "and thread 0 (warp 0, lane 0) read it at ", "since the block started with no barrier between them",
+        "[thread order forward; set AFT_EMU_ORDER=forward to reproduce]"})
+    test::check_error([&] { missing_sync_sum(dx.p, out.p, threads); }, part);
+  test::check_error([&] { stale_shared(dx.p, y.p, 64); }, "(barrier phase 1)");
+  test::check_error([&] { global_accumulate(dx.p, out.p, false, 64); },
+                    "thread 1 (warp 0, lane 1) reads it at ");
+  // The emulator is usable after a stopped thread.
+  block_sum(dx.p, out.p, threads, 1, threads);
+  CHECK(out.get()[0] == sum);
+}
+
+TEST_CASE("emulator: the race checker is an option of the builds that have it") {
+  Dev<int> count(1);
+  emu::Options o = emu::options();
+  o.racecheck = !emu::has_racecheck();
+  emu::ScopedOptions scoped(o);
+  if (emu::has_racecheck()) {
+    shared_counter(count.p, false, 64);  // the race goes unseen
+    CHECK(count.get()[0] == 64);
+  } else {
+    test::check_error([&] { shared_counter(count.p, false, 64); },
+                      "the race checker is not in this build (configure with -DAFT_EMU_RACECHECK=ON)");
+  }
+}
+
 // ---- out-of-bounds accesses: AddressSanitizer reports them in a child process
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -629,6 +699,57 @@ TEST_CASE("emulator catches: out-of-bounds global and shared accesses (AddressSa
               err.find("oob_shared_write_kernel") != std::string::npos;
   CHECK_MESSAGE((ubsan || asan), err);
   CHECK_MESSAGE(err.find("emu_broken_kernels.cu") != std::string::npos, err);
+}
+
+// ---- misaligned accesses: the .cu files are compiled with UBSan's alignment check, whose
+// handler is the emulator's (an aft::Error) except under AddressSanitizer (libubsan's report)
+
+namespace {
+// x: 4 * threads + 4 ones, so that a float4 at x + 1 + 4t is still inside.
+void misaligned_runs(int offset_floats, int offset_doubles) {
+  const int threads = 64;
+  Dev<float> x(std::vector<float>(4 * threads + 4, 1.0f)), y(threads);
+  Dev<double> d(2 * threads + 2);
+  misaligned_float4_load(x.p, y.p, offset_floats, threads);
+  misaligned_double2_store(d.p, offset_doubles, threads);
+  std::vector<float> got = y.get();
+  std::vector<double> gotd = d.get();
+  for (int t = 0; t < threads; ++t) {
+    CHECK(got[t] == 4.0f);
+    CHECK(gotd[offset_doubles + 2 * t] == t);
+  }
+}
+}  // namespace
+
+TEST_CASE("emulator catches: misaligned vector loads and stores" * doctest::skip(kAsan)) {
+  for_each_order([&] {
+    misaligned_runs(0, 0);  // the aligned twins are not flagged
+    misaligned_runs(4, 2);
+    test::check_error([&] { misaligned_runs(1, 0); },
+                      "kernel misaligned_float4_load_kernel, block (0, 0, 0): thread ");
+    test::check_error([&] { misaligned_runs(2, 0); },
+                      "'const struct float4' at emu_broken_kernels.cu:");
+    test::check_error([&] { misaligned_runs(0, 1); },
+                      "kernel misaligned_double2_store_kernel, block (0, 0, 0): thread ");
+    test::check_error([&] { misaligned_runs(0, 1); }, "which needs 16-byte alignment");
+  });
+  emu::Options o = emu::options();
+  o.thread_order = emu::Order::Reverse;
+  emu::ScopedOptions scoped(o);
+  test::check_error([&] { misaligned_runs(1, 0); }, "thread 63 (warp 1, lane 31): misaligned address 0x");
+}
+
+TEST_CASE("emulator child: misaligned float4 load" * doctest::skip()) { misaligned_runs(1, 0); }
+
+TEST_CASE("emulator catches: misaligned vector loads (UBSan, under AddressSanitizer)" * doctest::skip(!kAsan)) {
+  std::string err;
+  int status = run_child("emulator child: misaligned float4 load", &err);
+  CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK_MESSAGE(err.find("misaligned address") != std::string::npos, err);
+  CHECK_MESSAGE(err.find("float4") != std::string::npos, err);
+  CHECK_MESSAGE(err.find("emu_broken_kernels.cu") != std::string::npos, err);
+  CHECK_MESSAGE(err.find("cuda emulator: the error above is in kernel misaligned_float4_load_kernel, "
+                         "block (0, 0, 0), thread 0 (warp 0, lane 0)") != std::string::npos, err);
 }
 
 // ================================================================ cost of a barrier
