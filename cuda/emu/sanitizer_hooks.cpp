@@ -19,6 +19,7 @@
 #include "cuda/emu/checks.h"
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <dlfcn.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -83,8 +84,13 @@ void name_gpu_thread() {
                c->describe_thread(c->current_thread()).c_str(),
                aft::cuda::emu::describe_order(c->launch()->opts).c_str());
 }
+// GCC links libasan and libubsan, each with its own copy of the death callback: set both.
 [[maybe_unused]] const bool g_registered = [] {
   __sanitizer_set_death_callback(&name_gpu_thread);
+  if (void* ubsan = dlopen("libubsan.so.1", RTLD_NOW | RTLD_NOLOAD)) {
+    using Set = void (*)(void (*)());
+    if (auto set = reinterpret_cast<Set>(dlsym(ubsan, "__sanitizer_set_death_callback"))) set(&name_gpu_thread);
+  }
   return true;
 }();
 }  // namespace
