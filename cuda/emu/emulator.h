@@ -74,7 +74,12 @@ struct Options {
                           // one after another, on the calling thread (reproducible atomics)
   bool assembly_fibers = true;  // the x86-64 context switch; false: glibc's swapcontext
   size_t stack_bytes = 0;       // per GPU thread; 0: 64 KiB (256 KiB under AddressSanitizer)
+  bool racecheck = false;       // check races (needs a build with -DAFT_EMU_RACECHECK=ON, where
+                                // it is on unless AFT_EMU_RACECHECK=0)
 };
+
+// Whether this build can check races (configured with -DAFT_EMU_RACECHECK=ON).
+bool has_racecheck();
 
 // The options launches use now. Initially from the environment:
 //   AFT_EMU_ORDER=<threads>[/<blocks>]  each forward, reverse, shuffle or shuffle:<seed>
@@ -83,6 +88,7 @@ struct Options {
 //   AFT_EMU_SERIAL=1                    blocks one after another on the calling thread
 //   AFT_EMU_FIBERS=asm|ucontext         the context switch
 //   AFT_EMU_STACK_KB=<n>                stack of each GPU thread
+//   AFT_EMU_RACECHECK=0|1               the race checker (default: on where it is built)
 // A malformed value is reported as aft::Error at the first launch.
 Options options();
 void set_options(const Options& o);
@@ -175,7 +181,7 @@ void* static_shared_of(const void* key, size_t count, const char* name) {
 
 // ---- launches (cuda/emu/launch.cpp)
 void run_grid(const char* name, dim3 grid, dim3 block, size_t shmem, void (*body)(const void*),
-              const void* closure);
+              const void* closure, size_t closure_bytes);
 
 }  // namespace detail
 
@@ -200,7 +206,7 @@ void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_
     const Closure& cl = *static_cast<const Closure*>(p);
     std::apply(cl.kernel, cl.params);
   };
-  detail::run_grid(name, grid, block, shmem, +body, &c);
+  detail::run_grid(name, grid, block, shmem, +body, &c, sizeof(c));
 }
 
 }  // namespace aft::cuda::emu

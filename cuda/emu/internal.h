@@ -4,6 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <source_location>
+#include <string>
+#include <vector>
 
 #include "cuda/emu/emulator.h"
 #include "cuda/emu/fiber.h"
@@ -17,6 +20,7 @@ struct Launch {
   size_t shmem = 0;                    // dynamic shared memory, bytes
   void (*body)(const void*) = nullptr; // runs the kernel for the current thread
   const void* closure = nullptr;
+  size_t closure_bytes = 0;
   Options opts;
   FiberBackend backend = FiberBackend::Assembly;
   size_t stack_bytes = 0;
@@ -37,5 +41,15 @@ uint64_t mix_seed(uint64_t a, uint64_t b);
 
 // Adds a block's counters to the process-wide Stats.
 void add_stats(const Stats& s);
+
+// Diagnostics: "file.cu:123" of a call site; "0-15, 17, 20-31" from ascending ids; names.
+std::string where_str(const std::source_location& w);
+std::string ranges(const std::vector<unsigned>& ids);
+const char* collective_name(Collective k);
+const char* barrier_name(BarrierKind k);
+
+// Stops the running GPU thread for good where it is (a check found a faulting access): it
+// returns to the scheduler, which raises the error the thread's Checks recorded.
+[[noreturn]] void stop_thread();
 
 }  // namespace aft::cuda::emu::detail

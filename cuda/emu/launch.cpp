@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
-#include "cuda/emu/internal.h"
+#include "cuda/emu/checks.h"
 
 namespace aft::cuda::emu {
 
@@ -67,6 +67,8 @@ Options from_environment() {
     AFT_CHECK(n >= 16 && n <= 65536, "cuda emulator: AFT_EMU_STACK_KB='{}' is not 16..65536", kb);
     o.stack_bytes = static_cast<size_t>(n) * 1024;
   }
+  o.racecheck = detail::racecheck_built();
+  if (std::getenv("AFT_EMU_RACECHECK")) o.racecheck = env_flag("AFT_EMU_RACECHECK");
   return o;
 }
 
@@ -139,6 +141,8 @@ void reset_stats() {
     c->store(0);
 }
 
+bool has_racecheck() { return detail::racecheck_built(); }
+
 namespace detail {
 
 void add_stats(const Stats& s) {
@@ -149,6 +153,38 @@ void add_stats(const Stats& s) {
   g_barriers += s.barriers;
   g_collectives += s.collectives;
   g_stacks += s.stacks_mapped;
+}
+
+// ---------------------------------------------------------------- diagnostics
+
+const char* collective_name(Collective k) {
+  static const char* names[] = {"__shfl_sync", "__shfl_up_sync", "__shfl_down_sync",
+                                "__shfl_xor_sync", "__ballot_sync", "__any_sync", "__all_sync",
+                                "__syncwarp", "__reduce_add_sync", "__reduce_min_sync",
+                                "__reduce_min_sync", "__reduce_max_sync", "__reduce_max_sync",
+                                "__reduce_and_sync", "__reduce_or_sync", "__reduce_xor_sync"};
+  return names[static_cast<int>(k)];
+}
+const char* barrier_name(BarrierKind k) {
+  static const char* names[] = {"__syncthreads()", "__syncthreads_count()", "__syncthreads_and()",
+                                "__syncthreads_or()"};
+  return names[static_cast<int>(k)];
+}
+
+std::string where_str(const std::source_location& w) {
+  return fmt::format("{}:{}", w.file_name(), w.line());
+}
+
+std::string ranges(const std::vector<unsigned>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    if (!s.empty()) s += ", ";
+    s += j == i ? fmt::format("{}", ids[i]) : fmt::format("{}-{}", ids[i], ids[j]);
+    i = j + 1;
+  }
+  return s;
 }
 
 // ---------------------------------------------------------------- orders
@@ -183,7 +219,7 @@ size_t default_stack_bytes() {
 }  // namespace
 
 void run_grid(const char* name, dim3 grid, dim3 block, size_t shmem, void (*body)(const void*),
-              const void* closure) {
+              const void* closure, size_t closure_bytes) {
   AFT_CHECK(t_view == nullptr, "cuda emulator: kernel {} launched from inside a kernel (dynamic "
             "parallelism is not supported)", name);
   // The limits of the CUDA runtime (compute capability 7.0 to 9.0).
@@ -207,7 +243,10 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t shmem, void (*body
   L.shmem = shmem;
   L.body = body;
   L.closure = closure;
+  L.closure_bytes = closure_bytes;
   L.opts = options();
+  AFT_CHECK(!L.opts.racecheck || racecheck_built(), "cuda emulator: kernel {}: the race checker is "
+            "not in this build (configure with -DAFT_EMU_RACECHECK=ON)", name);
   L.backend = L.opts.assembly_fibers && has_assembly_backend() ? FiberBackend::Assembly
                                                                 : FiberBackend::Ucontext;
   size_t page = 4096;

@@ -22,7 +22,8 @@
 //     collective, mask or width), or that waits for a lane that never arrives;
 //   - a shuffle reading a lane that exited or is not in the mask: it gets 0xFF bytes (NaN);
 //   - shared memory: exact-size heap blocks (AddressSanitizer sees overruns), filled with 0xFF
-//     bytes at block start (a read of never-written shared memory gives NaN / -1).
+//     bytes at block start (a read of never-written shared memory gives NaN / -1);
+//   - misaligned accesses and races, found by instrumentation hooks (cuda/emu/checks.h).
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
@@ -33,7 +34,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cuda/emu/internal.h"
+#include "cuda/emu/checks.h"
 
 namespace aft::cuda::emu::detail {
 
@@ -51,6 +52,7 @@ enum class State : unsigned char {
   Running,
   AtBarrier,  // waits at __syncthreads
   AtWarp,     // waits at a warp collective
+  Stopped,    // stopped by a check at a faulting access (cuda/emu/checks.h): never resumed
   Done,
 };
 
@@ -78,39 +80,10 @@ struct Thread : ThreadView {
   BlockRunner* runner = nullptr;
 };
 
-const char* collective_name(Collective k) {
-  static const char* names[] = {"__shfl_sync", "__shfl_up_sync", "__shfl_down_sync",
-                                "__shfl_xor_sync", "__ballot_sync", "__any_sync", "__all_sync",
-                                "__syncwarp", "__reduce_add_sync", "__reduce_min_sync",
-                                "__reduce_min_sync", "__reduce_max_sync", "__reduce_max_sync",
-                                "__reduce_and_sync", "__reduce_or_sync", "__reduce_xor_sync"};
-  return names[static_cast<int>(k)];
-}
-const char* barrier_name(BarrierKind k) {
-  static const char* names[] = {"__syncthreads()", "__syncthreads_count()", "__syncthreads_and()",
-                                "__syncthreads_or()"};
-  return names[static_cast<int>(k)];
-}
-std::string where_str(const std::source_location& w) {
-  return fmt::format("{}:{}", w.file_name(), w.line());
-}
 bool same_site(const std::source_location& a, const std::source_location& b) {
   return a.line() == b.line() && a.column() == b.column() &&
          (a.file_name() == b.file_name() || std::strcmp(a.file_name(), b.file_name()) == 0);
 }
-// "0-15, 17, 20-31" from ascending ids.
-std::string ranges(const std::vector<unsigned>& ids) {
-  std::string s;
-  for (size_t i = 0; i < ids.size();) {
-    size_t j = i;
-    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
-    if (!s.empty()) s += ", ";
-    s += j == i ? fmt::format("{}", ids[i]) : fmt::format("{}-{}", ids[i], ids[j]);
-    i = j + 1;
-  }
-  return s;
-}
-
 // The lane whose value lane `lane` reads, per PTX's shfl.sync: a source outside the lane's
 // segment of `width` lanes means "keep your own value" (returned as `lane`).
 unsigned shuffle_source(Collective kind, unsigned lane, int arg, int width) {
@@ -135,6 +108,7 @@ class BlockRunner {
   void* static_shared(const void* key, size_t bytes, size_t align, const char* name);
   void* dynamic_shared(size_t align);
   unsigned active_mask(const Thread& t) const;
+  friend void detail::stop_thread();
 
  private:
   static void thread_main(void* arg);
@@ -171,6 +145,7 @@ class BlockRunner {
   Context main_;  // the scheduler's own context (this OS thread's stack)
   StackPool stacks_;
   uint64_t stacks_reported_ = 0;
+  Checks checks_;  // alignment and races, reported by instrumentation hooks
   Stats stats_;  // of the block being run
 };
 
@@ -208,6 +183,7 @@ void BlockRunner::run(const Launch& launch, uint64_t block_id) {
   phase_ = 0;
   shared_bytes_ = launch.shmem;
   new_phase_order();
+  checks_.begin_block(launch, block_idx_, n_, threads_.data(), n_ * sizeof(Thread));
 
   std::exception_ptr failure;
   try {
@@ -260,7 +236,9 @@ void BlockRunner::step(Thread& t) {
   t.state = State::Running;
   --ready_;
   t_view = &t;
+  checks_.enter(t.linear, t.ctx.stack);
   switch_context(L_->backend, main_, t.ctx);
+  checks_.leave();
   t_view = nullptr;
   stats_.switches += 2;
   after_step(t);
@@ -288,11 +266,13 @@ void BlockRunner::suspend(Thread& t) {
 }
 
 void BlockRunner::after_step(Thread& t) {
+  if (t.state != State::Done && checks_.failed()) fail(checks_.error());
   switch (t.state) {
     case State::Done:
       ++done_;
       unpoison_stack(t.ctx, /*whole=*/false);
       stacks_.put(t.ctx.stack);
+      if (checks_.failed()) fail(checks_.error());
       if (t.error) std::rethrow_exception(t.error);
       // Lanes that wait for this one at a warp collective no longer need it.
       for (unsigned i = t.warp * 32; i < n_ && i < t.warp * 32 + 32; ++i)
@@ -361,6 +341,7 @@ void BlockRunner::release_barrier() {
   at_barrier_ = 0;
   ++stats_.barriers;
   ++phase_;
+  checks_.new_phase(first->where);
   if (L_->opts.thread_order == Order::Shuffle) new_phase_order();
 }
 
@@ -456,6 +437,7 @@ void BlockRunner::complete(const WarpCall& c, unsigned warp, unsigned participan
     ++ready_;
   }
   ++stats_.collectives;
+  if (c.kind == Collective::SyncWarp) checks_.sync_warp(warp, participants);
 }
 
 unsigned BlockRunner::active_mask(const Thread& t) const {
@@ -518,7 +500,7 @@ void BlockRunner::cancel_all() {
     if (t.state == State::Fresh || t.state == State::Done) continue;
     t.cancel = true;
     t_view = &t;
-    switch_context(L_->backend, main_, t.ctx);
+    if (t.state != State::Stopped) switch_context(L_->backend, main_, t.ctx);
     t_view = nullptr;
     unpoison_stack(t.ctx, /*whole=*/true);
     stacks_.put(t.ctx.stack);
@@ -544,13 +526,17 @@ void* BlockRunner::static_shared(const void* key, size_t bytes, size_t align, co
             "more than the {} a kernel may use without opting in", L_->name, name, shared_bytes_,
             kMaxSharedBytes);
   shared_.push_back({key, poisoned_alloc(bytes, align)});
+  checks_.add_shared(shared_.back().ptr, bytes, name);
   return shared_.back().ptr;
 }
 
 void* BlockRunner::dynamic_shared(size_t align) {
   AFT_CHECK(align <= 16, "cuda emulator: kernel {}: AFT_DYN_SHARED of a type aligned to {} bytes; "
             "dynamic shared memory is 16-byte aligned", L_->name, align);
-  if (!dynamic_) dynamic_ = poisoned_alloc(L_->shmem, 16);
+  if (!dynamic_) {
+    dynamic_ = poisoned_alloc(L_->shmem, 16);
+    checks_.add_shared(dynamic_, L_->shmem, "dynamic shared memory");
+  }
   return dynamic_;
 }
 
@@ -582,6 +568,13 @@ uint64_t warp_collective(Collective kind, unsigned mask, uint64_t value, int byt
                          int width, const std::source_location& where) {
   Thread& t = current_checked(collective_name(kind));
   return t.runner->collective(t, {kind, mask, width, bytes, arg, value, where});
+}
+
+void stop_thread() {
+  Thread& t = current_checked("a memory check");
+  t.state = State::Stopped;
+  switch_context(t.runner->L_->backend, t.ctx, t.runner->main_);
+  std::abort();  // never resumed (its stack is reused without unwinding it)
 }
 
 unsigned active_mask() {

@@ -166,6 +166,46 @@ __global__ void too_much_shared_kernel(float* y) {
   y[threadIdx.x] = big[threadIdx.x];
 }
 
+
+// Vector loads and stores need an address aligned to the vector's size; `offset` floats past an
+// aligned base breaks that unless it is a multiple of 4 (float4) / 2 doubles (double2). A GPU
+// stops the kernel ("misaligned address"); on x86 the same read computes a value. The emulator
+// reports it (offset 0 is the correct twin, which it must not flag).
+__global__ void misaligned_float4_load_kernel(const float* x, float* y, int offset) {
+  unsigned t = threadIdx.x;
+  float4 v = *reinterpret_cast<const float4*>(x + offset + 4 * t);
+  y[t] = v.x + v.y + v.z + v.w;
+}
+__global__ void misaligned_double2_store_kernel(double* y, int offset) {
+  unsigned t = threadIdx.x;
+  *reinterpret_cast<double2*>(y + offset + 2 * t) = make_double2(t, -double(t));
+}
+
+// Every thread of the block adds to one shared counter without an atomic: a lost update on a
+// GPU (the adds of a warp happen at once), the right count here, where each thread runs alone
+// until it waits. `atomic` = 1 is the correct twin (atomicAdd).
+__global__ void shared_counter_kernel(int* out, int atomic) {
+  AFT_SHARED(int, count, 1);
+  if (threadIdx.x == 0) *count = 0;
+  __syncthreads();
+  if (atomic)
+    atomicAdd(count, 1);
+  else
+    *count += 1;
+  __syncthreads();
+  if (threadIdx.x == 0) *out = *count;
+}
+
+// The same in global memory: every thread of a block does y[0] += x[t] (a non-atomic
+// read-modify-write of one address). `atomic` = 1: atomicAdd, correct.
+__global__ void global_accumulate_kernel(const float* x, float* y, int atomic) {
+  unsigned t = threadIdx.x;
+  if (atomic)
+    atomicAdd(y, x[t]);
+  else
+    y[0] += x[t];
+}
+
 }  // namespace
 
 void oob_global_read(const float* x, float* y, int n) {
@@ -197,5 +237,18 @@ void partial_warp_full_mask(const float* x, float* out) {
   AFT_LAUNCH(partial_warp_full_mask_kernel, 1, 48, 0, x, out);
 }
 void too_much_shared(float* y) { AFT_LAUNCH(too_much_shared_kernel, 1, 32, 0, y); }
+
+void misaligned_float4_load(const float* x, float* y, int offset, int threads) {
+  AFT_LAUNCH(misaligned_float4_load_kernel, 1, threads, 0, x, y, offset);
+}
+void misaligned_double2_store(double* y, int offset, int threads) {
+  AFT_LAUNCH(misaligned_double2_store_kernel, 1, threads, 0, y, offset);
+}
+void shared_counter(int* out, bool atomic, int threads) {
+  AFT_LAUNCH(shared_counter_kernel, 1, threads, 0, out, atomic ? 1 : 0);
+}
+void global_accumulate(const float* x, float* y, bool atomic, int threads) {
+  AFT_LAUNCH(global_accumulate_kernel, 1, threads, 0, x, y, atomic ? 1 : 0);
+}
 
 }  // namespace aft::emu_test

@@ -74,5 +74,13 @@ void unwritten_shared_float(const float* x, float* y);    // reads s[63], never 
 void unwritten_shared_int(int* y);
 void partial_warp_full_mask(const float* x, float* out);  // 48 threads, unguarded full mask
 void too_much_shared(float* y);                           // 52 000 bytes of AFT_SHARED
+// float4 loads from x + offset + 4t, double2 stores to y + offset + 2t: misaligned unless the
+// offset is a multiple of 4 floats / 2 doubles (x, y 16-byte aligned).
+void misaligned_float4_load(const float* x, float* y, int offset, int threads);
+void misaligned_double2_store(double* y, int offset, int threads);
+// *out = number of threads, counted in shared memory by a plain += (a race) or atomicAdd.
+void shared_counter(int* out, bool atomic, int threads);
+// y[0] += x[t] by every thread of one block: plain (a race) or atomicAdd.
+void global_accumulate(const float* x, float* y, bool atomic, int threads);
 
 }  // namespace aft::emu_test

@@ -2,99 +2,22 @@
 //
 //   - correct kernels (tests/cuda/emu_kernels.cu) give the plain loops' answers under every
 //     thread and block order, serial and on the thread pool, with both fiber switches;
-//   - each deliberately broken kernel (tests/cuda/emu_broken_kernels.cu) is caught: an error
-//     naming the kernel and threads, NaN poison in the result, orders that disagree, or (in the
-//     AddressSanitizer build) an ASan report from a child process;
+//   - each deliberately broken kernel is caught: tests/cuda/test_emulator_catches.cpp;
 //   - the real kernels of cuda/*.cu run through tensors;
 //   - options, launch checks, and the cost of barriers (a benchmark, skipped by default:
 //     test_emulator -tc="emulator benchmark*" --no-skip).
 // In other builds the binary exits with 77 (ctest: skipped).
-#include <doctest/doctest.h>
+#include "tests/cuda/emu_test_util.h"
 
-#if !AFT_CUDA_EMULATE
-#include <cstdio>
-#include <cstdlib>
-TEST_CASE("emulator: needs an AFT_CUDA=EMULATE build") {
-  std::fprintf(stderr, "skipped: the SIMT emulator's tests run in AFT_CUDA=EMULATE builds\n");
-  std::exit(77);
-}
-#else
-
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#if AFT_CUDA_EMULATE
 
 #include <barrier>
 #include <chrono>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <thread>
-
-#include "../helpers.h"
-#include "cuda/launch.h"
-#include "tests/cuda/emu_kernels.h"
-
-extern char** environ;
 
 using namespace aft;
 using namespace aft::emu_test;
-namespace emu = aft::cuda::emu;
-
-namespace {
-
-// A device buffer of n T (host memory from the emulator's allocator).
-template <class T>
-struct Dev {
-  size_t n;
-  T* p;
-  explicit Dev(size_t count) : n(count), p(static_cast<T*>(cuda::allocate(count * sizeof(T), 0))) {}
-  explicit Dev(const std::vector<T>& v) : Dev(v.size()) { set(v); }
-  ~Dev() { cuda::deallocate(p, n * sizeof(T), 0); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  void set(const std::vector<T>& v) { cuda::copy_h2d(p, v.data(), n * sizeof(T)); }
-  std::vector<T> get() const {
-    std::vector<T> v(n);
-    cuda::copy_d2h(v.data(), p, n * sizeof(T));
-    return v;
-  }
-};
-
-// Every standard order (forward, reverse, shuffle), serial and on the pool.
-std::vector<emu::Options> all_orders() {
-  std::vector<emu::Options> v;
-  for (bool parallel : {false, true}) {
-    emu::Options base = emu::options();
-    base.parallel = parallel;
-    for (const emu::Options& o : emu::standard_orders(base)) v.push_back(o);
-  }
-  return v;
-}
-
-// Runs f once under each of all_orders().
-template <class F>
-void for_each_order(F&& f) {
-  for (const emu::Options& o : all_orders()) {
-    emu::ScopedOptions scoped(o);
-    INFO("order ", emu::describe_order(o), o.parallel ? " parallel" : " serial");
-    f();
-  }
-}
-
-std::vector<int> iota_mod(size_t n, int mod) {
-  std::vector<int> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7 + 3) % mod);
-  return v;
-}
-template <class T>
-std::vector<T> small_ints(size_t n) {  // exact in float: sums do not depend on the order
-  std::vector<T> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<T>(static_cast<int>(i * 37 % 19) - 9);
-  return v;
-}
-
-}  // namespace
 
 // ================================================================ correct kernels
 
@@ -444,191 +367,6 @@ TEST_CASE("emulator: threads that never synchronise do not switch needlessly") {
   s = emu::stats();
   CHECK(s.barriers == 9);
   CHECK(s.switches == 2 * 256 * 10);
-}
-
-// ================================================================ broken kernels are caught
-
-TEST_CASE("emulator catches: a missing __syncthreads (poison in one order, right in another)") {
-  int threads = 256;
-  std::vector<float> x = small_ints<float>(threads);
-  float expect = 0;
-  for (float v : x) expect += v;
-  Dev<float> dx(x), out(1);
-  std::vector<float> results;
-  for (const emu::Options& o : emu::standard_orders()) {
-    emu::ScopedOptions scoped(o);
-    missing_sync_sum(dx.p, out.p, threads);
-    results.push_back(out.get()[0]);
-  }
-  CHECK(std::isnan(results[0]));      // forward: thread 0 adds s[128] before thread 128 stored it
-  CHECK(results[1] == expect);        // reverse: every store happens first, the race is hidden
-  bool all_right = true;
-  for (float r : results) all_right = all_right && r == expect;
-  CHECK_FALSE(all_right);             // so a parity test over the orders fails
-}
-
-TEST_CASE("emulator catches: a stale shared-memory read (the orders disagree)") {
-  int threads = 64;
-  std::vector<float> x = small_ints<float>(threads);
-  Dev<float> dx(x), y(threads);
-  std::vector<std::vector<float>> results;
-  for (const emu::Options& o : emu::standard_orders()) {
-    emu::ScopedOptions scoped(o);
-    stale_shared(dx.p, y.p, threads);
-    results.push_back(y.get());
-  }
-  std::vector<float> expect(threads);
-  for (int t = 0; t < threads; ++t) expect[t] = 2 * x[(t + 1) % threads];
-  CHECK(results[0] != results[1]);
-  CHECK((results[0] != expect || results[1] != expect || results[2] != expect));
-}
-
-TEST_CASE("emulator catches: warp-synchronous code without __syncwarp") {
-  std::vector<float> x = small_ints<float>(32);
-  Dev<float> dx(x), out(1);
-  std::vector<float> results;
-  for (const emu::Options& o : emu::standard_orders()) {
-    emu::ScopedOptions scoped(o);
-    implicit_warp_sync(dx.p, out.p);
-    results.push_back(out.get()[0]);
-  }
-  CHECK(results[0] != results[1]);
-}
-
-TEST_CASE("emulator catches: a barrier not reached by every thread") {
-  Dev<float> y(256), x(256);
-  x.set(small_ints<float>(256));
-  for_each_order([&] {
-    test::check_error([&] { divergent_barrier_exit(y.p); },
-                      "kernel divergent_barrier_exit_kernel, block (0, 0, 0): __syncthreads() at ");
-    test::check_error([&] { divergent_barrier_exit(y.p); },
-                      "threads 0-15 wait there, threads 16-31 exited without reaching it");
-    test::check_error([&] { divergent_barrier_branches(y.p); }, "wait at different barriers");
-    test::check_error([&] { early_return_barrier(x.p, y.p, 100, 128); },
-                      "threads 0-99 wait there, threads 100-127 exited");
-  });
-  // Many blocks, on the thread pool too: the first error stops the launch.
-  for_each_order([&] {
-    test::check_error([&] { divergent_barrier_exit(y.p, 64); }, "is not reached by every thread");
-  });
-  // The emulator is usable again after an abandoned block.
-  std::vector<float> xs = small_ints<float>(256);
-  Dev<float> dx(xs), out(1);
-  block_sum(dx.p, out.p, 256, 1, 256);
-  float s = 0;
-  for (float v : xs) s += v;
-  CHECK(out.get()[0] == s);
-}
-
-TEST_CASE("emulator catches: wrong warp-collective masks") {
-  Dev<float> y(32);
-  for_each_order([&] {
-    test::check_error([&] { shuffle_mask_without_caller(y.p); },
-                      "calls it with mask 0x0000ffff, which does not include the calling lane");
-    test::check_error([&] { shuffle_lane_never_arrives(y.p); },
-                      "lanes 0-15 of warp 0 wait for lanes 16-31, named in the mask, which never arrive");
-    test::check_error([&] { shuffle_lanes_disagree(y.p); }, "disagree at a warp collective");
-  });
-}
-
-TEST_CASE("emulator catches: reads of shared memory no thread wrote (poison)") {
-  std::vector<float> x = small_ints<float>(64);
-  Dev<float> dx(x), y(64);
-  Dev<int> yi(64);
-  for_each_order([&] {
-    unwritten_shared_float(dx.p, y.p);
-    std::vector<float> got = y.get();
-    for (int t = 0; t < 63; ++t) CHECK(got[t] == x[t]);
-    CHECK(std::isnan(got[63]));
-    unwritten_shared_int(yi.p);
-    std::vector<int> goti = yi.get();
-    CHECK(goti[10] == -1);
-    CHECK(goti[11] == 11);
-  });
-}
-
-TEST_CASE("emulator catches: shuffles reading lanes that do not exist (poison)") {
-  std::vector<float> x = small_ints<float>(48);
-  Dev<float> dx(x), out(2);
-  for_each_order([&] {
-    partial_warp_full_mask(dx.p, out.p);
-    std::vector<float> got = out.get();
-    float s0 = 0;
-    for (int t = 0; t < 32; ++t) s0 += x[t];
-    CHECK(got[0] == s0);           // a full warp: correct
-    CHECK(std::isnan(got[1]));     // lanes 16-31 of warp 1 do not exist
-  });
-}
-
-// ---- out-of-bounds accesses: AddressSanitizer reports them in a child process
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-
-namespace {
-// Runs this binary's test case `name` (marked skip) in a child; returns its exit status and
-// sets `err` to what it printed.
-int run_child(const std::string& name, std::string* err) {
-  char path[] = "/tmp/aft_emu_child_XXXXXX";
-  int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fd, 1);
-  posix_spawn_file_actions_adddup2(&fa, fd, 2);
-  std::string filter = "--test-case=" + name;
-  std::string exe = "/proc/self/exe";
-  char* argv[] = {exe.data(), filter.data(), const_cast<char*>("--no-skip=true"), nullptr};
-  pid_t pid;
-  int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  REQUIRE(rc == 0);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  close(fd);
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *err = ss.str();
-  unlink(path);
-  return status;
-}
-}  // namespace
-
-TEST_CASE("emulator child: off-by-one global read" * doctest::skip()) {
-  Dev<float> x(100), y(100);
-  x.set(std::vector<float>(100, 1.0f));
-  oob_global_read(x.p, y.p, 100);
-}
-
-TEST_CASE("emulator child: shared-memory overrun" * doctest::skip()) {
-  Dev<float> y(32);
-  oob_shared_write(y.p);
-}
-
-TEST_CASE("emulator catches: out-of-bounds global and shared accesses (AddressSanitizer)" *
-          doctest::skip(!kAsan)) {
-  std::string err;
-  int status = run_child("emulator child: off-by-one global read", &err);
-  CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  CHECK_MESSAGE(err.find("heap-buffer-overflow") != std::string::npos, err);
-  CHECK_MESSAGE(err.find("READ of size 4") != std::string::npos, err);
-  CHECK_MESSAGE(err.find("oob_global_read_kernel") != std::string::npos, err);
-  CHECK_MESSAGE(err.find("emu_broken_kernels.cu") != std::string::npos, err);
-
-  // AFT_SHARED declares a true array, so UBSan's bounds check (on in the same build) reports the
-  // overrun first; without it, ASan would: the array is a 128-byte heap block.
-  status = run_child("emulator child: shared-memory overrun", &err);
-  CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  bool ubsan = err.find("index 32 out of bounds for type 'float [32]'") != std::string::npos;
-  bool asan = err.find("heap-buffer-overflow") != std::string::npos &&
-              err.find("0 bytes to the right of 128-byte region") != std::string::npos &&
-              err.find("oob_shared_write_kernel") != std::string::npos;
-  CHECK_MESSAGE((ubsan || asan), err);
-  CHECK_MESSAGE(err.find("emu_broken_kernels.cu") != std::string::npos, err);
 }
 
 // ================================================================ cost of a barrier
