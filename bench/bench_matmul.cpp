@@ -117,12 +117,12 @@ void run_shape(const Shape3& s, int reps) {
 
 void usage() {
   std::printf(
-      "usage: bench_matmul [--threads N] [--reps N] [--quick] [--portable]\n"
+      "usage: bench_matmul [--threads N] [--reps N] [--quick] [--isa avx512|avx2|scalar]\n"
       "  GFLOP/s (median of --reps runs) of aft::gemm vs OpenBLAS on the same thread count.\n"
       "  --threads N  threads for both libraries (default: aft's default, AFT_NUM_THREADS)\n"
       "  --reps N     timed runs per shape and library (default 9)\n"
       "  --quick      square sizes only\n"
-      "  --portable   use aft's portable micro-kernel instead of AVX2+FMA\n"
+      "  --isa NAME   aft's micro-kernel path (default: AFT_CPU_ISA, else the widest the CPU has)\n"
       "For OpenBLAS's best kernels run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./bench_matmul\n");
 }
 
@@ -142,8 +142,23 @@ int main(int argc, char** argv) {
       reps = std::atoi(argv[++i]);
     } else if (a == "--quick") {
       quick = true;
-    } else if (a == "--portable") {
-      aft::gemm_force_portable(true);
+    } else if (a == "--isa" && i + 1 < argc) {
+      const std::string name = argv[++i];
+      bool known = false;
+      for (aft::GemmIsa isa : aft::kGemmIsas)
+        if (name == aft::gemm_isa_name(isa)) {
+          if (!aft::gemm_isa_supported(isa)) {
+            std::fprintf(stderr, "bench_matmul: this CPU lacks --isa %s\n", name.c_str());
+            return 2;
+          }
+          aft::gemm_set_isa(isa);
+          known = true;
+        }
+      if (!known) {
+        std::fprintf(stderr, "bench_matmul: unknown --isa '%s'\n", name.c_str());
+        usage();
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "bench_matmul: unknown argument '%s'\n", a.c_str());
       usage();
