@@ -172,7 +172,10 @@ int main(int argc, char** argv) {
   aft::set_num_threads(threads);
   std::printf("CPU: %s (%u hardware threads)\n", cpu_model().c_str(),
               std::thread::hardware_concurrency());
-  std::printf("threads: %d, reps: %d (median), aft micro-kernel: %s\n", threads, reps,
+  std::printf("aft gemm paths this CPU supports:");
+  for (aft::GemmIsa isa : aft::kGemmIsas)
+    if (aft::gemm_isa_supported(isa)) std::printf(" %s", aft::gemm_isa_name(isa));
+  std::printf("\nthreads: %d, reps: %d (median), aft micro-kernel: %s\n", threads, reps,
               aft::gemm_kernel_name());
 #if AFT_HAVE_OPENBLAS
   openblas_set_num_threads(threads);
@@ -212,6 +215,9 @@ int main(int argc, char** argv) {
         {"MLP down fwd", false, false, T, D, 4 * D, false},
         {"MLP down bwd dX", false, true, T, 4 * D, D, false},
         {"MLP down bwd dW", true, false, 4 * D, D, T, false},
+        // A dW with few outputs (a 128-wide layer): too few tiles of C for the threads, so
+        // aft splits K (core/gemm/gemm.cpp, gemm_split_k).
+        {"small dW=X^T@G", true, false, 128, 128, T, false},
         {"QKV fwd x@W", false, false, T, 3 * D, D, true},
     };
     shapes.insert(shapes.end(), layer.begin(), layer.end());

@@ -4,7 +4,7 @@
 //   jc: columns of C in blocks of up to NC     } a region: its packed B (K blocks x columns,
 //   kb: K blocks of KC, a few per region        }   at most 4 MiB) is shared and stays in L3
 //   row blocks of up to MC rows (a unit of work) op(A) block [MC, KC] packed per unit (L2)
-//   jr: NR-wide micro-panels of B                one B micro-panel [KC, NR] stays in L1
+//   jr: NR-wide micro-panels of B                one B micro-panel [KC, NR] in L1 (or L2)
 //   ir: MR-tall micro-panels of the A block
 //   micro-kernel: the MR x NR tile of C, kept in registers for the whole KC loop:
 //     C[i, j] = alpha · Σ_p Apanel[p, i] · Bpanel[p, j] + beta · C[i, j]
@@ -20,7 +20,8 @@
 // B is packed on demand in small chunks by whichever thread needs a chunk first, so there is
 // no separate packing phase and no barrier inside a region. Every C element gets its K sum in
 // the same order whoever computes it: results depend neither on the thread count nor on the
-// scheduling.
+// scheduling. Skinny products (M·N small, K long) instead split K into slices fixed by the
+// shape and add the slices' products in order (gemm_split_k), which keeps that promise.
 //
 // Micro-kernels (core/gemm/kernels.h): one set per instruction-set path (AVX-512 14x32 /
 // 14x16, AVX2+FMA 6x16 / 6x8, plain C++), each with its own tile and block sizes. The driver
@@ -279,7 +280,7 @@ void run_region(const Problem<T>& p, int64_t jc, int64_t nc, int64_t kb0, int64_
 
 // One gemm on the path Cfg (arguments already checked; M, N, K > 0, alpha != 0).
 template <class T, class Cfg>
-void gemm_path(Problem<T> p) {
+void gemm_blocked(Problem<T> p) {
   constexpr int MR = Cfg::MR, NR = Cfg::NR;
   const int64_t M = p.M, N = p.N, K = p.K;
   if (!in_parallel_region() && static_cast<double>(M) * N * K >= kParallelMinMacs)
@@ -305,6 +306,63 @@ void gemm_path(Problem<T> p) {
   for (int64_t jc = 0; jc < N; jc += nc_max)
     for (int64_t kb = 0; kb < n_kb; kb += kb_per)
       run_region<T, Cfg>(p, jc, std::min(nc_max, N - jc), kb, std::min(n_kb, kb + kb_per));
+}
+
+// Skinny products (the dW = X^T·G shape with few outputs: M·N small, K long) have too few
+// tiles of C to share among threads. Their K range is cut into S slices, S a function of the
+// shape alone (at most kSplitMaxSlices, each at least kSplitMinK long); each slice's product
+// op(A)[:, Ks] @ op(B)[Ks, :] goes to its own buffer (a slice is a unit of work for any
+// thread), then C = alpha · (((P_0 + P_1) + P_2) + ...) + beta · C, in slice order. The order
+// of every sum depends on the shape only, so the bits do not depend on the thread count.
+constexpr int64_t kSplitMaxOutputs = 128 * 128;  // M·N at most this
+constexpr int64_t kSplitMinK = 1024;
+constexpr int64_t kSplitMaxSlices = 16;
+
+int64_t k_slices(int64_t M, int64_t N, int64_t K) {
+  if (M * N > kSplitMaxOutputs) return 1;
+  return std::min(kSplitMaxSlices, K / kSplitMinK);
+}
+
+template <class T, class Cfg>
+void gemm_split_k(const Problem<T>& p, int64_t slices) {
+  const int64_t M = p.M, N = p.N, MN = M * N;
+  std::unique_ptr<T[]> part(new T[static_cast<size_t>(slices * MN)]);
+  std::atomic<int64_t> next{0};
+  auto work = [&](int64_t, int64_t) {
+    for (int64_t sl; (sl = next.fetch_add(1, std::memory_order_relaxed)) < slices;) {
+      // Slice boundaries on multiples of 4, as the K blocks are.
+      const int64_t k0 = p.K * sl / slices / 4 * 4;
+      const int64_t k1 = sl + 1 == slices ? p.K : p.K * (sl + 1) / slices / 4 * 4;
+      Problem<T> q = p;
+      q.K = k1 - k0;
+      q.A = p.A + (p.trans_a ? k0 * p.lda : k0);
+      q.B = p.B + (p.trans_b ? k0 : k0 * p.ldb);
+      q.alpha = T(1);
+      q.beta = T(0);
+      q.C = part.get() + sl * MN;
+      q.ldc = N;
+      gemm_blocked<T, Cfg>(q);
+    }
+  };
+  const bool small = static_cast<double>(M) * N * p.K < kParallelMinMacs;
+  const int nt = in_parallel_region() || small ? 1 : num_threads();
+  if (nt > 1) parallel_for(0, std::min<int64_t>(nt, slices), 1, work);
+  else work(0, 1);
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = p.C + i * p.ldc;
+    for (int64_t j = 0; j < N; ++j) {
+      T sum = part[i * N + j];
+      for (int64_t sl = 1; sl < slices; ++sl) sum += part[sl * MN + i * N + j];
+      c[j] = p.beta == T(0) ? p.alpha * sum : p.alpha * sum + p.beta * c[j];
+    }
+  }
+}
+
+template <class T, class Cfg>
+void gemm_path(const Problem<T>& p) {
+  const int64_t slices = k_slices(p.M, p.N, p.K);
+  if (slices > 1) gemm_split_k<T, Cfg>(p, slices);
+  else gemm_blocked<T, Cfg>(p);
 }
 
 }  // namespace
