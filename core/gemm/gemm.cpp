@@ -49,6 +49,17 @@ using gemm_detail::MicroKernel;
 
 // ---------------------------------------------------------------- packing
 
+// Rows of a stored operand this far ahead are prefetched while packing.
+constexpr int64_t kPackAhead = 4;
+
+// Fetches the n values at src into the cache (one prefetch per 64-byte line).
+template <class T>
+inline void prefetch_row(const T* src, int64_t n) {
+  const char* b = reinterpret_cast<const char*>(src);
+  const char* e = reinterpret_cast<const char*>(src + n);
+  for (; b < e; b += 64) __builtin_prefetch(b);
+}
+
 // Rows [i0, i0 + mc) x columns [p0, p0 + kc) of op(A) -> ceil(mc / MR) micro-panels, each
 // holding (i, p) at p·MR + i; rows past mc are zero.
 template <class T, int MR>
@@ -57,9 +68,12 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
   if (trans) {
     // op(A)(i, p) = A[p·lda + i]: row p of the stored A holds column p of the block. Each row
     // is read once, contiguously (reading MR values per row per panel would touch a new cache
-    // line and page for every p), and dealt out MR values at a time to the panels.
+    // line and page for every p), and dealt out MR values at a time to the panels. Consecutive
+    // rows lie lda apart, usually in another page, where the hardware prefetchers stop: the
+    // row kPackAhead ahead is fetched by hand.
     for (int64_t p = 0; p < kc; ++p) {
       const T* src = A + (p0 + p) * lda + i0;
+      if (p + kPackAhead < kc) prefetch_row(src + kPackAhead * lda, mc);
       T* d = dst + p * MR;
       int64_t ir = 0;
       for (; ir + MR <= mc; ir += MR, d += kc * MR)
@@ -89,25 +103,35 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
 template <class T, int NR>
 void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             int64_t jp_begin, int64_t jp_end, T* dst) {
+  if (!trans) {
+    // op(B)(p, j) = B[p·ldb + j]: row p of the block's columns is read once, contiguously
+    // (prefetched kPackAhead rows ahead, as in pack_a), and dealt out NR values per panel.
+    const int64_t jb = jp_begin * NR, je = std::min(nc, jp_end * NR);
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = B + (p0 + p) * ldb + j0;
+      if (p + kPackAhead < kc) prefetch_row(src + kPackAhead * ldb + jb, je - jb);
+      for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
+        const int64_t jr = jp * NR;
+        const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+        T* d = dst + jp * kc * NR + p * NR;
+        if (nr == NR) {
+          std::memcpy(d, src + jr, sizeof(T) * NR);
+        } else {
+          for (int j = 0; j < nr; ++j) d[j] = src[jr + j];
+          for (int j = nr; j < NR; ++j) d[j] = T(0);
+        }
+      }
+    }
+    return;
+  }
+  // op(B)(p, j) = B[j·ldb + p]: NR columns of B^T read side by side.
   for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
     const int64_t jr = jp * NR;
     const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
     T* d = dst + jp * kc * NR;
-    if (!trans) {  // op(B)(p, j) = B[p·ldb + j]: NR contiguous values per p
-      const T* src = B + p0 * ldb + j0 + jr;
-      for (int64_t p = 0; p < kc; ++p, src += ldb, d += NR) {
-        if (nr == NR) {
-          std::memcpy(d, src, sizeof(T) * NR);
-        } else {
-          for (int j = 0; j < nr; ++j) d[j] = src[j];
-          for (int j = nr; j < NR; ++j) d[j] = T(0);
-        }
-      }
-    } else {  // op(B)(p, j) = B[j·ldb + p]: NR columns of B^T read side by side
-      const T* src = B + (j0 + jr) * ldb + p0;
-      for (int64_t p = 0; p < kc; ++p, d += NR)
-        for (int j = 0; j < NR; ++j) d[j] = j < nr ? src[j * ldb + p] : T(0);
-    }
+    const T* src = B + (j0 + jr) * ldb + p0;
+    for (int64_t p = 0; p < kc; ++p, d += NR)
+      for (int j = 0; j < NR; ++j) d[j] = j < nr ? src[j * ldb + p] : T(0);
   }
 }
 
