@@ -26,7 +26,7 @@ using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t l
 
 using Isa = GemmIsa;
 
-// Tile (MR x NR) and cache blocks: KC (the K block; a B micro-panel KC·NR should stay in L1),
+// Tile (MR x NR) and cache blocks: KC (the K block; a B micro-panel KC·NR sits in L1 or L2),
 // MC (rows of a packed A block, MC·KC in L2), NC (columns of C per region); and the kernel.
 template <class T, int MR_, int NR_, int64_t MC_, int64_t KC_, int64_t NC_, MicroKernel<T> K_>
 struct Blocks {
