@@ -117,12 +117,12 @@ void run_shape(const Shape3& s, int reps) {
 
 void usage() {
   std::printf(
-      "usage: bench_matmul [--threads N] [--reps N] [--quick] [--portable]\n"
+      "usage: bench_matmul [--threads N] [--reps N] [--quick] [--isa avx512|avx2|scalar]\n"
       "  GFLOP/s (median of --reps runs) of aft::gemm vs OpenBLAS on the same thread count.\n"
       "  --threads N  threads for both libraries (default: aft's default, AFT_NUM_THREADS)\n"
       "  --reps N     timed runs per shape and library (default 9)\n"
       "  --quick      square sizes only\n"
-      "  --portable   use aft's portable micro-kernel instead of AVX2+FMA\n"
+      "  --isa NAME   aft's micro-kernel path (default: AFT_CPU_ISA, else the widest the CPU has)\n"
       "For OpenBLAS's best kernels run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./bench_matmul\n");
 }
 
@@ -142,8 +142,23 @@ int main(int argc, char** argv) {
       reps = std::atoi(argv[++i]);
     } else if (a == "--quick") {
       quick = true;
-    } else if (a == "--portable") {
-      aft::gemm_force_portable(true);
+    } else if (a == "--isa" && i + 1 < argc) {
+      const std::string name = argv[++i];
+      bool known = false;
+      for (aft::GemmIsa isa : aft::kGemmIsas)
+        if (name == aft::gemm_isa_name(isa)) {
+          if (!aft::gemm_isa_supported(isa)) {
+            std::fprintf(stderr, "bench_matmul: this CPU lacks --isa %s\n", name.c_str());
+            return 2;
+          }
+          aft::gemm_set_isa(isa);
+          known = true;
+        }
+      if (!known) {
+        std::fprintf(stderr, "bench_matmul: unknown --isa '%s'\n", name.c_str());
+        usage();
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "bench_matmul: unknown argument '%s'\n", a.c_str());
       usage();
@@ -157,7 +172,10 @@ int main(int argc, char** argv) {
   aft::set_num_threads(threads);
   std::printf("CPU: %s (%u hardware threads)\n", cpu_model().c_str(),
               std::thread::hardware_concurrency());
-  std::printf("threads: %d, reps: %d (median), aft micro-kernel: %s\n", threads, reps,
+  std::printf("aft gemm paths this CPU supports:");
+  for (aft::GemmIsa isa : aft::kGemmIsas)
+    if (aft::gemm_isa_supported(isa)) std::printf(" %s", aft::gemm_isa_name(isa));
+  std::printf("\nthreads: %d, reps: %d (median), aft micro-kernel: %s\n", threads, reps,
               aft::gemm_kernel_name());
 #if AFT_HAVE_OPENBLAS
   openblas_set_num_threads(threads);
@@ -197,6 +215,9 @@ int main(int argc, char** argv) {
         {"MLP down fwd", false, false, T, D, 4 * D, false},
         {"MLP down bwd dX", false, true, T, 4 * D, D, false},
         {"MLP down bwd dW", true, false, 4 * D, D, T, false},
+        // A dW with few outputs (a 128-wide layer): too few tiles of C for the threads, so
+        // aft splits K (core/gemm/gemm.cpp, gemm_split_k).
+        {"small dW=X^T@G", true, false, 128, 128, T, false},
         {"QKV fwd x@W", false, false, T, 3 * D, D, true},
     };
     shapes.insert(shapes.end(), layer.begin(), layer.end());

@@ -4,7 +4,7 @@
 //   jc: columns of C in blocks of up to NC     } a region: its packed B (K blocks x columns,
 //   kb: K blocks of KC, a few per region        }   at most 4 MiB) is shared and stays in L3
 //   row blocks of up to MC rows (a unit of work) op(A) block [MC, KC] packed per unit (L2)
-//   jr: NR-wide micro-panels of B                one B micro-panel [KC, NR] stays in L1
+//   jr: NR-wide micro-panels of B                one B micro-panel [KC, NR] in L1 (or L2)
 //   ir: MR-tall micro-panels of the A block
 //   micro-kernel: the MR x NR tile of C, kept in registers for the whole KC loop:
 //     C[i, j] = alpha · Σ_p Apanel[p, i] · Bpanel[p, j] + beta · C[i, j]
@@ -20,12 +20,13 @@
 // B is packed on demand in small chunks by whichever thread needs a chunk first, so there is
 // no separate packing phase and no barrier inside a region. Every C element gets its K sum in
 // the same order whoever computes it: results depend neither on the thread count nor on the
-// scheduling.
+// scheduling. Skinny products (M·N small, K long) instead split K into slices fixed by the
+// shape and add the slices' products in order (gemm_split_k), which keeps that promise.
 //
-// Micro-kernels: AVX2+FMA 6x16 (float) and 6x8 (double): 12 ymm accumulators, 2 ymm of B and
-// one broadcast of A per p; selected at run time with __builtin_cpu_supports so that a build
-// with AFT_NATIVE=OFF still uses them. There is no AVX-512 kernel. The portable kernel is
-// plain C++ with the same tile shape (the packing is shared).
+// Micro-kernels (core/gemm/kernels.h): one set per instruction-set path (AVX-512 14x32 /
+// 14x16, AVX2+FMA 6x16 / 6x8, plain C++), each with its own tile and block sizes. The driver
+// below is a template over the path's Config, so packing and loops are compiled for its tile
+// shape; gemm() picks the instance of the path chosen in core/gemm/dispatch.cpp.
 #include "core/gemm/gemm.h"
 
 #include <algorithm>
@@ -37,166 +38,27 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "core/gemm/kernels.h"
 #include "core/parallel.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define AFT_GEMM_X86 1
-#else
-#define AFT_GEMM_X86 0
-#endif
 
 namespace aft {
 namespace {
 
-// Tile and block sizes, for AMD Zen 3 (32 KiB L1d, 512 KiB L2 per core, shared L3):
-// a B micro-panel KC·NR (16 KiB) plus an A micro-panel KC·MR fit L1; the A block MC·KC
-// (144 KiB float / 144 KiB double) sits in L2; the packed B of a region (kRegionBytes) in L3.
-template <class T>
-struct Blocking;
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 6, NR = 16;
-  static constexpr int64_t MC = 144, KC = 256, NC = 4080;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 8;
-  static constexpr int64_t MC = 72, KC = 256, NC = 4080;
-};
-
-// c (MR x NR tile, row stride ldc) = alpha · Σ_p a[p·MR + i] · b[p·NR + j] + beta · c;
-// beta == 0: c is not read.
-template <class T>
-using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
-                             T beta);
-
-// ---------------------------------------------------------------- micro-kernels
-
-// Two rows of the tile at a time: 2·NR accumulators fit the 16 registers of SSE2, so the
-// compiler keeps them in registers and vectorises the j loop; B's micro-panel (L1) is read
-// MR/2 times.
-template <class T, int MR, int NR>
-void kernel_portable(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta) {
-  static_assert(MR % 2 == 0);
-  for (int i = 0; i < MR; i += 2) {
-    T acc0[NR] = {}, acc1[NR] = {};
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* bp = b + p * NR;
-      const T a0 = a[p * MR + i], a1 = a[p * MR + i + 1];
-      for (int j = 0; j < NR; ++j) {
-        acc0[j] += a0 * bp[j];
-        acc1[j] += a1 * bp[j];
-      }
-    }
-    T* c0 = c + i * ldc;
-    T* c1 = c0 + ldc;
-    for (int j = 0; j < NR; ++j) {
-      c0[j] = beta == T(0) ? alpha * acc0[j] : alpha * acc0[j] + beta * c0[j];
-      c1[j] = beta == T(0) ? alpha * acc1[j] : alpha * acc1[j] + beta * c1[j];
-    }
-  }
-}
-
-#if AFT_GEMM_X86
-// One row i of the tile: two ymm accumulators c{i}0, c{i}1 (NR = 2 vectors).
-#define AFT_ROW_FMA(i, bcast, fma)       \
-  av = bcast(a + i);                     \
-  c##i##0 = fma(av, b0, c##i##0);        \
-  c##i##1 = fma(av, b1, c##i##1);
-
-#define AFT_ROW_STORE(i, V, load, store, mul, fma, vec)                              \
-  if (beta == 0) {                                                                 \
-    store(c + i * ldc, mul(va, c##i##0));                                          \
-    store(c + i * ldc + vec, mul(va, c##i##1));                                    \
-  } else {                                                                         \
-    store(c + i * ldc, fma(va, c##i##0, mul(vb, load(c + i * ldc))));              \
-    store(c + i * ldc + vec, fma(va, c##i##1, mul(vb, load(c + i * ldc + vec))));  \
-  }
-
-// Float 6x16: per p, 2 loads of B, 6 broadcasts of A, 12 FMAs (Zen 3: 2 FMA pipes, latency 4,
-// so 12 independent accumulators keep both busy).
-__attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float* a,
-                                                         const float* b, float* c, int64_t ldc,
-                                                         float alpha, float beta) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-  for (int64_t p = 0; p < kc; ++p) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + 128), _MM_HINT_T0);
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), av;
-    AFT_ROW_FMA(0, _mm256_broadcast_ss, _mm256_fmadd_ps)
-    AFT_ROW_FMA(1, _mm256_broadcast_ss, _mm256_fmadd_ps)
-    AFT_ROW_FMA(2, _mm256_broadcast_ss, _mm256_fmadd_ps)
-    AFT_ROW_FMA(3, _mm256_broadcast_ss, _mm256_fmadd_ps)
-    AFT_ROW_FMA(4, _mm256_broadcast_ss, _mm256_fmadd_ps)
-    AFT_ROW_FMA(5, _mm256_broadcast_ss, _mm256_fmadd_ps)
-    a += 6;
-    b += 16;
-  }
-  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-#define AFT_F32_STORE(i) \
-  AFT_ROW_STORE(i, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_mul_ps, _mm256_fmadd_ps, 8)
-  AFT_F32_STORE(0) AFT_F32_STORE(1) AFT_F32_STORE(2) AFT_F32_STORE(3) AFT_F32_STORE(4) AFT_F32_STORE(5)
-#undef AFT_F32_STORE
-}
-
-// Double 6x8: the same schedule with 4 doubles per ymm.
-__attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const double* a,
-                                                         const double* b, double* c, int64_t ldc,
-                                                         double alpha, double beta) {
-  __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-  for (int64_t p = 0; p < kc; ++p) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + 64), _MM_HINT_T0);
-    __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4), av;
-    AFT_ROW_FMA(0, _mm256_broadcast_sd, _mm256_fmadd_pd)
-    AFT_ROW_FMA(1, _mm256_broadcast_sd, _mm256_fmadd_pd)
-    AFT_ROW_FMA(2, _mm256_broadcast_sd, _mm256_fmadd_pd)
-    AFT_ROW_FMA(3, _mm256_broadcast_sd, _mm256_fmadd_pd)
-    AFT_ROW_FMA(4, _mm256_broadcast_sd, _mm256_fmadd_pd)
-    AFT_ROW_FMA(5, _mm256_broadcast_sd, _mm256_fmadd_pd)
-    a += 6;
-    b += 8;
-  }
-  __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
-#define AFT_F64_STORE(i) \
-  AFT_ROW_STORE(i, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_mul_pd, _mm256_fmadd_pd, 4)
-  AFT_F64_STORE(0) AFT_F64_STORE(1) AFT_F64_STORE(2) AFT_F64_STORE(3) AFT_F64_STORE(4) AFT_F64_STORE(5)
-#undef AFT_F64_STORE
-}
-#undef AFT_ROW_FMA
-#undef AFT_ROW_STORE
-
-bool cpu_has_avx2_fma() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return has;
-}
-#else
-bool cpu_has_avx2_fma() { return false; }
-#endif
-
-std::atomic<bool> g_force_portable{false};
-
-bool use_avx2() { return cpu_has_avx2_fma() && !g_force_portable.load(std::memory_order_relaxed); }
-
-template <class T>
-MicroKernel<T> select_kernel() {
-  using Bk = Blocking<T>;
-#if AFT_GEMM_X86
-  if (use_avx2()) {
-    if constexpr (std::is_same_v<T, float>) return kernel_f32_avx2;
-    else return kernel_f64_avx2;
-  }
-#endif
-  return kernel_portable<T, Bk::MR, Bk::NR>;
-}
+using gemm_detail::Config;
+using gemm_detail::MicroKernel;
 
 // ---------------------------------------------------------------- packing
+
+// Rows of a stored operand this far ahead are prefetched while packing.
+constexpr int64_t kPackAhead = 4;
+
+// Fetches the n values at src into the cache (one prefetch per 64-byte line).
+template <class T>
+inline void prefetch_row(const T* src, int64_t n) {
+  const char* b = reinterpret_cast<const char*>(src);
+  const char* e = reinterpret_cast<const char*>(src + n);
+  for (; b < e; b += 64) __builtin_prefetch(b);
+}
 
 // Rows [i0, i0 + mc) x columns [p0, p0 + kc) of op(A) -> ceil(mc / MR) micro-panels, each
 // holding (i, p) at p·MR + i; rows past mc are zero.
@@ -206,9 +68,12 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
   if (trans) {
     // op(A)(i, p) = A[p·lda + i]: row p of the stored A holds column p of the block. Each row
     // is read once, contiguously (reading MR values per row per panel would touch a new cache
-    // line and page for every p), and dealt out MR values at a time to the panels.
+    // line and page for every p), and dealt out MR values at a time to the panels. Consecutive
+    // rows lie lda apart, usually in another page, where the hardware prefetchers stop: the
+    // row kPackAhead ahead is fetched by hand.
     for (int64_t p = 0; p < kc; ++p) {
       const T* src = A + (p0 + p) * lda + i0;
+      if (p + kPackAhead < kc) prefetch_row(src + kPackAhead * lda, mc);
       T* d = dst + p * MR;
       int64_t ir = 0;
       for (; ir + MR <= mc; ir += MR, d += kc * MR)
@@ -238,25 +103,35 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
 template <class T, int NR>
 void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             int64_t jp_begin, int64_t jp_end, T* dst) {
+  if (!trans) {
+    // op(B)(p, j) = B[p·ldb + j]: row p of the block's columns is read once, contiguously
+    // (prefetched kPackAhead rows ahead, as in pack_a), and dealt out NR values per panel.
+    const int64_t jb = jp_begin * NR, je = std::min(nc, jp_end * NR);
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = B + (p0 + p) * ldb + j0;
+      if (p + kPackAhead < kc) prefetch_row(src + kPackAhead * ldb + jb, je - jb);
+      for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
+        const int64_t jr = jp * NR;
+        const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+        T* d = dst + jp * kc * NR + p * NR;
+        if (nr == NR) {
+          std::memcpy(d, src + jr, sizeof(T) * NR);
+        } else {
+          for (int j = 0; j < nr; ++j) d[j] = src[jr + j];
+          for (int j = nr; j < NR; ++j) d[j] = T(0);
+        }
+      }
+    }
+    return;
+  }
+  // op(B)(p, j) = B[j·ldb + p]: NR columns of B^T read side by side.
   for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
     const int64_t jr = jp * NR;
     const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
     T* d = dst + jp * kc * NR;
-    if (!trans) {  // op(B)(p, j) = B[p·ldb + j]: NR contiguous values per p
-      const T* src = B + p0 * ldb + j0 + jr;
-      for (int64_t p = 0; p < kc; ++p, src += ldb, d += NR) {
-        if (nr == NR) {
-          std::memcpy(d, src, sizeof(T) * NR);
-        } else {
-          for (int j = 0; j < nr; ++j) d[j] = src[j];
-          for (int j = nr; j < NR; ++j) d[j] = T(0);
-        }
-      }
-    } else {  // op(B)(p, j) = B[j·ldb + p]: NR columns of B^T read side by side
-      const T* src = B + (j0 + jr) * ldb + p0;
-      for (int64_t p = 0; p < kc; ++p, d += NR)
-        for (int j = 0; j < NR; ++j) d[j] = j < nr ? src[j * ldb + p] : T(0);
-    }
+    const T* src = B + (j0 + jr) * ldb + p0;
+    for (int64_t p = 0; p < kc; ++p, d += NR)
+      for (int j = 0; j < NR; ++j) d[j] = j < nr ? src[j * ldb + p] : T(0);
   }
 }
 
@@ -305,11 +180,12 @@ void merge_tile(const T* t, int m, int n, T* c, int64_t ldc, T alpha, T beta) {
 
 // The macro-kernel: C block rows [0, mc) x columns of B panels [jp_begin, jp_end), from a
 // packed A block (mc rows) and the packed B block.
-template <class T>
-void macro_kernel(MicroKernel<T> kernel, int64_t mc, int64_t nc, int64_t kc, const T* pa,
+template <class T, class Cfg>
+void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const T* pa,
                   const T* pb, int64_t jp_begin, int64_t jp_end, T* C, int64_t ldc, T alpha,
                   T beta) {
-  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  constexpr int MR = Cfg::MR, NR = Cfg::NR;
+  constexpr MicroKernel<T> kernel = Cfg::kernel;
   alignas(64) T tile[MR * NR];
   for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
     const int64_t jr = jp * NR;
@@ -357,7 +233,6 @@ struct Problem {
   T beta;
   T* C;
   int64_t ldc;
-  MicroKernel<T> kernel;
   int nt;             // threads
   int64_t m_tiles;    // MR-row tiles of C
   int64_t mb;         // row blocks (each at most MC rows)
@@ -369,9 +244,9 @@ struct Problem {
 // unit packs its A block, then runs the macro-kernel over its B chunks, each packed by
 // whichever thread needs it first: a chunk goes 0 (free) -> 1 (being packed) -> 2 (ready), and
 // a thread that finds its chunk being packed packs later chunks meanwhile, then waits.
-template <class T>
+template <class T, class Cfg>
 void run_region(const Problem<T>& p, int64_t jc, int64_t nc, int64_t kb0, int64_t kb1) {
-  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  constexpr int MR = Cfg::MR, NR = Cfg::NR;
   const int64_t n_panels = (nc + NR - 1) / NR;
   const int64_t n_chunks = (n_panels + kChunkPanels - 1) / kChunkPanels;
   // Short C: too few row blocks to go round, so units also split the columns.
@@ -416,7 +291,7 @@ void run_region(const Problem<T>& p, int64_t jc, int64_t nc, int64_t kb0, int64_
         pack_a<T, MR>(p.trans_a, p.A, p.lda, row0, mc, pc, kc, pa);
         for (int64_t c = c0; c < c1; ++c) {
           ensure_packed(kb, c, c1);
-          macro_kernel<T>(p.kernel, mc, nc, kc, pa, pb + (kb - kb0) * kb_stride,
+          macro_kernel<T, Cfg>(mc, nc, kc, pa, pb + (kb - kb0) * kb_stride,
                           c * kChunkPanels, std::min(n_panels, (c + 1) * kChunkPanels), c_block,
                           p.ldc, p.alpha, kb == 0 ? p.beta : T(1));
         }
@@ -427,32 +302,19 @@ void run_region(const Problem<T>& p, int64_t jc, int64_t nc, int64_t kb0, int64_
   else work(0, 1);
 }
 
-}  // namespace
-
-template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  using Bk = Blocking<T>;
-  constexpr int MR = Bk::MR, NR = Bk::NR;
-  AFT_ASSERT(M >= 0 && N >= 0 && K >= 0);
-  AFT_ASSERT(ldc >= std::max<int64_t>(N, 1));
-  AFT_ASSERT(lda >= std::max<int64_t>(trans_a ? M : K, 1));
-  AFT_ASSERT(ldb >= std::max<int64_t>(trans_b ? K : N, 1));
-  if (M == 0 || N == 0) return;
-  if (K == 0 || alpha == T(0)) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
-  Problem<T> p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-               select_kernel<T>(), 1, 0, 0, 0};
+// One gemm on the path Cfg (arguments already checked; M, N, K > 0, alpha != 0).
+template <class T, class Cfg>
+void gemm_blocked(Problem<T> p) {
+  constexpr int MR = Cfg::MR, NR = Cfg::NR;
+  const int64_t M = p.M, N = p.N, K = p.K;
   if (!in_parallel_region() && static_cast<double>(M) * N * K >= kParallelMinMacs)
     p.nt = num_threads();
   p.m_tiles = (M + MR - 1) / MR;
-  p.kc_max = even_block(K, Bk::KC, 4);
+  p.kc_max = even_block(K, Cfg::KC, 4);
   // Row blocks of at most MC rows; with threads, a multiple of their count, and at least 4 per
   // thread while that leaves 8 tiles per block (finer units balance better when a core is
   // busy with something else).
-  p.mb = (p.m_tiles + Bk::MC / MR - 1) / (Bk::MC / MR);
+  p.mb = (p.m_tiles + Cfg::MC / MR - 1) / (Cfg::MC / MR);
   if (p.nt > 1) {
     p.mb = std::max(p.mb, std::min<int64_t>(4 * p.nt, p.m_tiles / 8));
     p.mb = std::min(p.m_tiles, (p.mb + p.nt - 1) / p.nt * p.nt);
@@ -460,23 +322,100 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   // Regions: column blocks of at most NC, times as many K blocks as fit kRegionBytes of packed B.
   constexpr int64_t region_elems = kRegionBytes / static_cast<int64_t>(sizeof(T));
   const int64_t nc_cap = std::max<int64_t>(NR * kChunkPanels, region_elems / p.kc_max / NR * NR);
-  const int64_t nc_max = even_block(N, std::min<int64_t>(Bk::NC, nc_cap), NR);
+  const int64_t nc_max = even_block(N, std::min<int64_t>(Cfg::NC, nc_cap), NR);
   const int64_t n_kb = (K + p.kc_max - 1) / p.kc_max;
   const int64_t kb_fit = std::max<int64_t>(1, region_elems / (p.kc_max * nc_max));
   const int64_t k_regions = (n_kb + kb_fit - 1) / kb_fit;
   const int64_t kb_per = (n_kb + k_regions - 1) / k_regions;
   for (int64_t jc = 0; jc < N; jc += nc_max)
     for (int64_t kb = 0; kb < n_kb; kb += kb_per)
-      run_region(p, jc, std::min(nc_max, N - jc), kb, std::min(n_kb, kb + kb_per));
+      run_region<T, Cfg>(p, jc, std::min(nc_max, N - jc), kb, std::min(n_kb, kb + kb_per));
+}
+
+// Skinny products (the dW = X^T·G shape with few outputs: M·N small, K long) have too few
+// tiles of C to share among threads. Their K range is cut into S slices, S a function of the
+// shape alone (at most kSplitMaxSlices, each at least kSplitMinK long); each slice's product
+// op(A)[:, Ks] @ op(B)[Ks, :] goes to its own buffer (a slice is a unit of work for any
+// thread), then C = alpha · (((P_0 + P_1) + P_2) + ...) + beta · C, in slice order. The order
+// of every sum depends on the shape only, so the bits do not depend on the thread count.
+constexpr int64_t kSplitMaxOutputs = 128 * 128;  // M·N at most this
+constexpr int64_t kSplitMinK = 1024;
+constexpr int64_t kSplitMaxSlices = 16;
+
+int64_t k_slices(int64_t M, int64_t N, int64_t K) {
+  if (M * N > kSplitMaxOutputs) return 1;
+  return std::min(kSplitMaxSlices, K / kSplitMinK);
+}
+
+template <class T, class Cfg>
+void gemm_split_k(const Problem<T>& p, int64_t slices) {
+  const int64_t M = p.M, N = p.N, MN = M * N;
+  std::unique_ptr<T[]> part(new T[static_cast<size_t>(slices * MN)]);
+  std::atomic<int64_t> next{0};
+  auto work = [&](int64_t, int64_t) {
+    for (int64_t sl; (sl = next.fetch_add(1, std::memory_order_relaxed)) < slices;) {
+      // Slice boundaries on multiples of 4, as the K blocks are.
+      const int64_t k0 = p.K * sl / slices / 4 * 4;
+      const int64_t k1 = sl + 1 == slices ? p.K : p.K * (sl + 1) / slices / 4 * 4;
+      Problem<T> q = p;
+      q.K = k1 - k0;
+      q.A = p.A + (p.trans_a ? k0 * p.lda : k0);
+      q.B = p.B + (p.trans_b ? k0 : k0 * p.ldb);
+      q.alpha = T(1);
+      q.beta = T(0);
+      q.C = part.get() + sl * MN;
+      q.ldc = N;
+      gemm_blocked<T, Cfg>(q);
+    }
+  };
+  const bool small = static_cast<double>(M) * N * p.K < kParallelMinMacs;
+  const int nt = in_parallel_region() || small ? 1 : num_threads();
+  if (nt > 1) parallel_for(0, std::min<int64_t>(nt, slices), 1, work);
+  else work(0, 1);
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = p.C + i * p.ldc;
+    for (int64_t j = 0; j < N; ++j) {
+      T sum = part[i * N + j];
+      for (int64_t sl = 1; sl < slices; ++sl) sum += part[sl * MN + i * N + j];
+      c[j] = p.beta == T(0) ? p.alpha * sum : p.alpha * sum + p.beta * c[j];
+    }
+  }
+}
+
+template <class T, class Cfg>
+void gemm_path(const Problem<T>& p) {
+  const int64_t slices = k_slices(p.M, p.N, p.K);
+  if (slices > 1) gemm_split_k<T, Cfg>(p, slices);
+  else gemm_blocked<T, Cfg>(p);
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  AFT_ASSERT(M >= 0 && N >= 0 && K >= 0);
+  AFT_ASSERT(ldc >= std::max<int64_t>(N, 1));
+  AFT_ASSERT(lda >= std::max<int64_t>(trans_a ? M : K, 1));
+  AFT_ASSERT(ldb >= std::max<int64_t>(trans_b ? K : N, 1));
+  const GemmIsa isa = gemm_isa();  // first call: may throw for a bad AFT_CPU_ISA
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const Problem<T> p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, 0, 0, 0};
+  switch (isa) {
+    case GemmIsa::avx512: return gemm_path<T, Config<T, GemmIsa::avx512>>(p);
+    case GemmIsa::avx2: return gemm_path<T, Config<T, GemmIsa::avx2>>(p);
+    case GemmIsa::scalar: return gemm_path<T, Config<T, GemmIsa::scalar>>(p);
+  }
+  AFT_ASSERT(false && "gemm: unknown GemmIsa");
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
-
-const char* gemm_kernel_name() { return use_avx2() ? "avx2+fma" : "portable"; }
-
-void gemm_force_portable(bool on) { g_force_portable.store(on, std::memory_order_relaxed); }
 
 }  // namespace aft
