@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -35,6 +34,7 @@
 
 #include "autograd/tape.h"
 #include "core/format.h"
+#include "nn/run/atomic_file.h"
 #include "nn/run/json.h"
 
 namespace aft::nn {
@@ -86,70 +86,6 @@ float bf16_to_float(uint16_t h) { return std::bit_cast<float>(static_cast<uint32
 // ---- files
 
 std::string os_error() { return std::strerror(errno); }
-
-// Writes all n bytes (write() may write fewer, or be interrupted).
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = ::write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      if (w == 0) errno = EIO;
-      return false;
-    }
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-// A new file beside the target, renamed over it by commit(); destroyed unused, it removes
-// itself, so an exception anywhere before commit() leaves the target as it was.
-class TempFile {
- public:
-  explicit TempFile(const std::string& target) : target_(target) {
-    static std::atomic<uint64_t> counter{0};
-    for (int attempt = 0; fd_ < 0; ++attempt) {
-      tmp_ = fmt::format("{}.tmp.{}.{}", target, ::getpid(), counter.fetch_add(1));
-      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ < 0 && !(errno == EEXIST && attempt < 100))
-        AFT_ERROR("save_safetensors: cannot create '{}': {}", tmp_, os_error());
-    }
-  }
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  void write(const void* p, size_t n) {
-    AFT_CHECK(write_all(fd_, p, n), "save_safetensors: cannot write '{}': {}", tmp_, os_error());
-  }
-  // Data on disk (fsync), then the new name; then the directory entry on disk (best effort:
-  // some file systems cannot sync a directory, and the data is safe either way).
-  void commit() {
-    AFT_CHECK(::fsync(fd_) == 0, "save_safetensors: cannot sync '{}': {}", tmp_, os_error());
-    int rc = ::close(fd_);
-    fd_ = -1;
-    AFT_CHECK(rc == 0, "save_safetensors: cannot close '{}': {}", tmp_, os_error());
-    AFT_CHECK(::rename(tmp_.c_str(), target_.c_str()) == 0, "save_safetensors: cannot rename '{}' to '{}': {}",
-              tmp_, target_, os_error());
-    committed_ = true;
-    size_t slash = target_.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : target_.substr(0, slash);
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
- private:
-  std::string target_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
 
 class InputFile {
  public:
@@ -352,7 +288,7 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
   header.append((8 - header.size() % 8) % 8, ' ');  // 8 + N a multiple of 8
   uint64_t n = header.size();
 
-  TempFile out(path);
+  AtomicFile out(path);
   out.write(&n, 8);
   out.write(header.data(), header.size());
   autograd::NoGradGuard ng;
