@@ -7,6 +7,7 @@
 #
 #   scripts/fuzz.sh              each fuzzer for FUZZ_SECONDS (default 20)
 #   FUZZ_SECONDS=300 scripts/fuzz.sh
+# In CI (2 cores): about 1.5 min to build (less with ccache), then 8 x 20 s.
 # The corpora grow in build-fuzz/corpus/ and are reused by the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,9 @@ scripts/deps.sh clang libclang-rt-dev  # clang++ and libFuzzer (libclang_rt.fuzz
 seconds=${FUZZ_SECONDS:-20}
 launcher=()
 if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" >build-fuzz.configure.log 2>&1 || {
-  cat build-fuzz.configure.log; exit 1; }
+mkdir -p build-fuzz
+cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" >build-fuzz/configure.log 2>&1 || {
+  cat build-fuzz/configure.log; exit 1; }
 cmake --build build-fuzz -j "${JOBS:-$(nproc)}"
 build-fuzz/make_seeds build-fuzz/seeds
 mkdir -p build-fuzz/findings
