@@ -69,6 +69,7 @@ int usage(int code) {
       "  --steps N     optimizer steps (default 1000)\n"
       "  --out DIR     run directory (default runs/spirals)\n"
       "  --resume      continue from DIR/checkpoint.safetensors when it exists\n"
+      "  --overwrite   start afresh in a DIR that already holds a run (replacing it)\n"
       "  --threads N   CPU threads (default: AFT_NUM_THREADS or all cores)\n");
   return code;
 }
@@ -78,7 +79,7 @@ int usage(int code) {
 int main(int argc, char** argv) {
   int64_t steps = 1000;
   std::string out = "runs/spirals";
-  bool resume = false;
+  bool resume = false, overwrite = false;
   for (int i = 1; i < argc; ++i) {
     auto next = [&](const char* name) -> const char* {
       if (i + 1 >= argc) {
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoll(next("--steps"));
     else if (!std::strcmp(argv[i], "--out")) out = next("--out");
     else if (!std::strcmp(argv[i], "--resume")) resume = true;
+    else if (!std::strcmp(argv[i], "--overwrite")) overwrite = true;
     else if (!std::strcmp(argv[i], "--threads")) set_num_threads(std::atoi(next("--threads")));
     else {
       std::fprintf(stderr, "train_loop_example: unknown argument '%s'\n", argv[i]);
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
                           .clip_grad_norm = 1.0,
                           .out_dir = out,
                           .resume = resume,
+                          .overwrite = overwrite,
                           .unit = "points",
                           .config_json = fmt::format(R"({{"hidden": 64, "batch": {}, "steps": {}}})", batch, steps),
                           .title = "3 spirals"};

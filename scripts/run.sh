@@ -7,6 +7,9 @@
 #   scripts/run.sh --steps 200                      a shorter run
 #   scripts/run.sh --data enwik8.zip --out runs/e8  Enwik8 (scripts/download_enwik8.sh)
 #   scripts/run.sh --device cuda --preset small     on a GPU
+#   scripts/run.sh --overwrite                      again, replacing the previous run (a run
+#                                                   directory is never replaced without it)
+#   scripts/run.sh --resume                         continue the previous run where it stopped
 # (`build/examples/enwik8/enwik8 train --help` lists them all.)
 set -euo pipefail
 cd "$(dirname "$0")/.."

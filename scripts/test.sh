@@ -3,7 +3,9 @@
 #
 #   scripts/test.sh                 Release build in build/ (CUDA: AUTO), all tests
 #   scripts/test.sh --sanitize      also: AddressSanitizer + UBSan build in build-asan/ with the
-#                                   CUDA kernels on the SIMT emulator (AFT_CUDA=EMULATE), all tests
+#                                   CUDA kernels on the SIMT emulator (AFT_CUDA=EMULATE), all tests,
+#                                   then every reader's libFuzzer harness for FUZZ_SECONDS (20) each
+#                                   (scripts/fuzz.sh, clang)
 #   scripts/test.sh --emulate       Release build with the SIMT emulator in build-emu/
 #   scripts/test.sh --racecheck     also: the SIMT emulator with its race checker in build-race/
 #                                   (Release, AFT_EMU_RACECHECK=ON), the `cuda` tests only
@@ -63,5 +65,6 @@ if [ "$sanitize" = 1 ]; then
   # Benchmarks are left out: the sanitizers check the library, the examples' code and the tests.
   build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DAFT_SANITIZE=ON -DAFT_CUDA=EMULATE \
     -DAFT_BUILD_BENCH=OFF
+  scripts/fuzz.sh
 fi
 echo "all tests passed"

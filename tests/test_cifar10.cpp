@@ -17,6 +17,7 @@
 #include "../examples/cifar10/bpd.h"
 #include "../examples/cifar10/data.h"
 #include "../examples/cifar10/train.h"
+#include "archive_writers.h"
 #include "example_helpers.h"
 #include "helpers.h"
 
@@ -58,49 +59,6 @@ void check_counts(const Dataset& ds, int64_t batches, int64_t train, int64_t tes
   REQUIRE(ds.train.size() == train);
   REQUIRE(ds.test.size() == test);
 }
-
-// A tar archive written by hand: ustar headers (octal fields, checksum), data padded to 512.
-struct TarWriter {
-  std::vector<uint8_t> out;
-  void header(const std::string& name, uint64_t size, char type, const std::string& prefix = "") {
-    uint8_t h[512] = {};
-    std::memcpy(h, name.data(), std::min<size_t>(name.size(), 100));
-    std::snprintf(reinterpret_cast<char*>(h + 100), 8, "%07o", 0644);
-    std::snprintf(reinterpret_cast<char*>(h + 108), 8, "%07o", 1000);
-    std::snprintf(reinterpret_cast<char*>(h + 116), 8, "%07o", 1000);
-    std::snprintf(reinterpret_cast<char*>(h + 124), 12, "%011llo", static_cast<unsigned long long>(size));
-    std::snprintf(reinterpret_cast<char*>(h + 136), 12, "%011o", 0);
-    h[156] = static_cast<uint8_t>(type);
-    std::memcpy(h + 257, "ustar\0" "00", 8);
-    std::memcpy(h + 345, prefix.data(), std::min<size_t>(prefix.size(), 155));
-    std::memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (uint8_t b : h) sum += b;
-    std::snprintf(reinterpret_cast<char*>(h + 148), 8, "%06o", sum);  // 6 digits, NUL, space
-    h[155] = ' ';
-    out.insert(out.end(), h, h + 512);
-  }
-  void data(const std::vector<uint8_t>& d) {
-    out.insert(out.end(), d.begin(), d.end());
-    out.resize((out.size() + 511) / 512 * 512, 0);
-  }
-  void file(const std::string& name, const std::vector<uint8_t>& d, const std::string& prefix = "") {
-    header(name, d.size(), '0', prefix);
-    data(d);
-  }
-  void dir(const std::string& name) { header(name, 0, '5'); }
-  void long_name(const std::string& name, const std::vector<uint8_t>& d) {  // GNU 'L' then the file
-    std::vector<uint8_t> n(name.begin(), name.end());
-    n.push_back(0);
-    header("././@LongLink", n.size(), 'L');
-    data(n);
-    file(name.substr(0, 99), d);
-  }
-  std::vector<uint8_t> finish() {
-    out.resize(out.size() + 1024, 0);
-    return out;
-  }
-};
 
 // The CIFAR-10 tarball as distributed (in miniature): a directory entry, the batches, extras.
 std::vector<uint8_t> make_tarball(bool with_test, int train_batches) {

@@ -10,6 +10,7 @@
 #include "../examples/common/files.h"
 #include "../examples/enwik8/bpc.h"
 #include "../examples/enwik8/corpus.h"
+#include "archive_writers.h"
 #include "example_helpers.h"
 #include "helpers.h"
 #include "nn/optim/optim.h"
@@ -21,40 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path scratch() { return scratch_dir("enwik8"); }
-
-void put16(std::vector<uint8_t>& o, uint32_t v) { o.push_back(v & 255); o.push_back((v >> 8) & 255); }
-void put32(std::vector<uint8_t>& o, uint32_t v) { put16(o, v & 0xFFFF); put16(o, v >> 16); }
-
-// A one-member zip (deflate), as `zip` writes it: local header, data, central directory, end.
-std::vector<uint8_t> make_zip(const std::string& name, const std::vector<uint8_t>& data, bool corrupt_crc = false) {
-  std::vector<uint8_t> comp(compressBound(data.size()) + 16);
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  z.next_in = const_cast<uint8_t*>(data.data());
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = comp.data();
-  z.avail_out = static_cast<uInt>(comp.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  comp.resize(z.total_out);
-  deflateEnd(&z);
-  uint32_t crc = static_cast<uint32_t>(crc32(0L, data.data(), static_cast<uInt>(data.size()))) ^ (corrupt_crc ? 1u : 0u);
-  std::vector<uint8_t> o;
-  put32(o, 0x04034b50); put16(o, 20); put16(o, 0); put16(o, 8); put16(o, 0); put16(o, 0);
-  put32(o, crc); put32(o, static_cast<uint32_t>(comp.size())); put32(o, static_cast<uint32_t>(data.size()));
-  put16(o, static_cast<uint32_t>(name.size())); put16(o, 0);
-  o.insert(o.end(), name.begin(), name.end());
-  o.insert(o.end(), comp.begin(), comp.end());
-  uint32_t cd = static_cast<uint32_t>(o.size());
-  put32(o, 0x02014b50); put16(o, 20); put16(o, 20); put16(o, 0); put16(o, 8); put16(o, 0); put16(o, 0);
-  put32(o, crc); put32(o, static_cast<uint32_t>(comp.size())); put32(o, static_cast<uint32_t>(data.size()));
-  put16(o, static_cast<uint32_t>(name.size())); put16(o, 0); put16(o, 0); put16(o, 0); put16(o, 0);
-  put32(o, 0); put32(o, 0);
-  o.insert(o.end(), name.begin(), name.end());
-  uint32_t cd_size = static_cast<uint32_t>(o.size()) - cd;
-  put32(o, 0x06054b50); put16(o, 0); put16(o, 0); put16(o, 1); put16(o, 1);
-  put32(o, cd_size); put32(o, cd); put16(o, 0);
-  return o;
-}
 
 std::vector<uint8_t> text_bytes(size_t n) {
   std::vector<uint8_t> b(n);

@@ -1,4 +1,6 @@
-// examples/cifar10/data.cpp: the CIFAR-10 reader, augmentation and batches (see data.h).
+// examples/cifar10/data.cpp: the CIFAR-10 reader (see data.h). It needs no tensors, so the
+// fuzzer tests/fuzz/fuzz_cifar10.cpp builds it alone; augmentation and batches are in
+// batches.cpp.
 #include "data.h"
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include "../common/tar.h"
 #include "core/error.h"
 #include "core/format.h"
-#include "core/tensor.h"
 
 namespace aft::cifar10 {
 
@@ -133,46 +134,6 @@ Dataset load_cifar10(const std::string& path, bool with_train) {
               members.size(), members.empty() ? "" : ": ", listing, kWhere);
   }
   return assemble(f, path, with_train);
-}
-
-void augment(const uint8_t* in, bool flip, int shift, uint8_t* out) {
-  for (int64_t y = 0; y < kSide; ++y)
-    for (int64_t x = 0; x < kSide; ++x) {
-      const uint8_t* src = in + 3 * (y * kSide + (flip ? kSide - 1 - x : x));
-      uint8_t* dst = out + 3 * (y * kSide + x);
-      for (int c = 0; c < 3; ++c) dst[c] = static_cast<uint8_t>(std::clamp(src[c] + shift, 0, 255));
-    }
-}
-
-std::vector<int64_t> shift_right(std::span<const uint8_t> images, int64_t B) {
-  AFT_CHECK(static_cast<int64_t>(images.size()) == B * kDims, "shift_right: {} bytes for {} images", images.size(), B);
-  std::vector<int64_t> x(static_cast<size_t>(B * kDims));
-  for (int64_t b = 0; b < B; ++b) {
-    x[b * kDims] = kSOS;
-    for (int64_t t = 1; t < kDims; ++t) x[b * kDims + t] = images[b * kDims + t - 1];
-  }
-  return x;
-}
-
-Batch make_batch(const Images& images, std::span<const int64_t> indices, Generator* gen) {
-  const int64_t B = static_cast<int64_t>(indices.size());
-  AFT_CHECK(B >= 1, "make_batch: no images");
-  std::vector<int64_t> flips, shifts;
-  if (gen) {
-    flips = randint(0, 2, {B}, kInt64, gen).to_vector<int64_t>();
-    shifts = randint(-kMaxShift, kMaxShift + 1, {B}, kInt64, gen).to_vector<int64_t>();
-  }
-  Batch out;
-  out.images.resize(static_cast<size_t>(B * kDims));
-  for (int64_t b = 0; b < B; ++b) {
-    AFT_CHECK(indices[b] >= 0 && indices[b] < images.size(), "make_batch: image {} of {}", indices[b], images.size());
-    uint8_t* dst = out.images.data() + b * kDims;
-    if (gen) augment(images.image(indices[b]), flips[b] != 0, static_cast<int>(shifts[b]), dst);
-    else std::copy_n(images.image(indices[b]), kDims, dst);
-  }
-  out.inputs = shift_right(out.images, B);
-  out.targets.assign(out.images.begin(), out.images.end());
-  return out;
 }
 
 }  // namespace aft::cifar10

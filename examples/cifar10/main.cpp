@@ -174,7 +174,7 @@ int cmd_train(int argc, char** argv) {
   std::fprintf(stderr, "%s\n", describe(o, model, device).c_str());
 
   nn::TrainerConfig tc = examples::trainer_config(
-      t, o.out, "images", fmt::format("cifar10 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim),
+      t, o.out, "cifar10", "images", fmt::format("cifar10 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim),
       fmt::format("{{\"model\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, \"lr\": {}, "
                   "\"weight_decay\": {}, \"augment\": {}, \"seed\": {}}}",
                   mc.to_json(), json::quote(o.preset), json::quote(ds.description), o.batch, t.lr, t.weight_decay,
@@ -192,8 +192,7 @@ int cmd_train(int argc, char** argv) {
     BpdResult r = bits_per_dim(model, ds.test, device, {.batch = o.eval_batch, .max_images = o.eval_images});
     return {{"test_loss", r.nats / static_cast<double>(r.images * kDims)}, {"test_bpd", r.bpd}};
   };
-  examples::report_training(trainer.fit(step, eval), o.out);
-  return 0;
+  return examples::report_training(trainer.fit(step, eval), o.out);
 }
 
 int cmd_eval(int argc, char** argv) {

@@ -1,6 +1,8 @@
 // examples/common/cli.cpp: the shared command-line parser (see cli.h).
 #include "cli.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -19,8 +21,11 @@ void Cli::add(const std::string& name, int64_t* v, const std::string& help) {
   opts_.push_back({name, help, "N",
                    [v, name](const std::string& s) {
                      char* end = nullptr;
+                     errno = 0;
                      long long x = std::strtoll(s.c_str(), &end, 10);
                      AFT_CHECK(!s.empty() && end && *end == 0, "{}: expected an integer, got '{}'", name, s);
+                     // strtoll clamps an out-of-range value to the extreme and sets ERANGE.
+                     AFT_CHECK(errno != ERANGE, "{}: {} is out of range (at most {})", name, s, INT64_MAX);
                      *v = x;
                    },
                    [v] { return std::to_string(*v); }});
@@ -32,6 +37,7 @@ void Cli::add(const std::string& name, double* v, const std::string& help) {
                      char* end = nullptr;
                      double x = std::strtod(s.c_str(), &end);
                      AFT_CHECK(!s.empty() && end && *end == 0, "{}: expected a number, got '{}'", name, s);
+                     AFT_CHECK(std::isfinite(x), "{}: expected a finite number, got '{}'", name, s);
                      *v = x;
                    },
                    [v] { return fmt::format("{:g}", *v); }});

@@ -1,8 +1,10 @@
 // examples/common/files.cpp: raw, gzip and zip readers (see files.h).
 #include "files.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,51 +20,69 @@ uint32_t le32(const uint8_t* p) {
   return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 
-// Inflates `n` raw-deflate bytes into exactly `out_size` bytes.
+// Inflates `n` raw-deflate bytes, which must give exactly `out_size` bytes. The output grows
+// as zlib produces it, never by the size the archive claims: a lying header costs only the
+// memory of the data that is really there (deflate expands at most 1032:1).
 std::vector<uint8_t> inflate_raw(const std::string& path, const uint8_t* data, size_t n, size_t out_size) {
-  std::vector<uint8_t> out(out_size);
+  std::vector<uint8_t> out;
   z_stream z{};
   AFT_CHECK(inflateInit2(&z, -MAX_WBITS) == Z_OK, "{}: zlib init failed", path);
-  size_t in_done = 0, out_done = 0;
+  constexpr size_t kChunk = size_t{1} << 20;
+  size_t in_done = 0;
   int rc = Z_OK;
   while (rc == Z_OK) {
-    // zlib counts in uInt: feed at most 1 GiB at a time.
+    // zlib counts in uInt: feed at most 1 GiB at a time; take at most 1 MiB of output at a time,
+    // and one byte past the declared size, to see a member that holds more than it says.
     size_t in_chunk = std::min<size_t>(n - in_done, size_t{1} << 30);
-    size_t out_chunk = std::min<size_t>(out_size - out_done, size_t{1} << 30);
+    size_t room = std::min(kChunk, out_size + 1 - out.size());
+    size_t before = out.size();
+    out.resize(before + room);
     z.next_in = const_cast<uint8_t*>(data + in_done);
     z.avail_in = static_cast<uInt>(in_chunk);
-    z.next_out = out.data() + out_done;
-    z.avail_out = static_cast<uInt>(out_chunk);
+    z.next_out = out.data() + before;
+    z.avail_out = static_cast<uInt>(room);
     rc = inflate(&z, Z_NO_FLUSH);
     in_done += in_chunk - z.avail_in;
-    out_done += out_chunk - z.avail_out;
-    if (rc == Z_OK && z.avail_in == 0 && in_done == n) break;  // input exhausted
-    if (rc == Z_BUF_ERROR && out_done == out_size) break;       // more output than declared
-    if (rc == Z_OK && out_chunk == 0) break;
+    out.resize(before + room - z.avail_out);
+    if (out.size() > out_size) break;                          // more output than declared
+    if (rc == Z_OK && z.avail_in == 0 && in_done == n && z.avail_out != 0) break;  // input exhausted
   }
+  std::string why = rc == Z_STREAM_END ? "ok" : (z.msg ? z.msg : std::to_string(rc));
   inflateEnd(&z);
-  AFT_CHECK(rc == Z_STREAM_END && out_done == out_size,
-            "{}: corrupt or truncated compressed data (zlib: {}, {} of {} bytes inflated)", path,
-            rc == Z_STREAM_END ? "ok" : (z.msg ? z.msg : std::to_string(rc).c_str()), out_done, out_size);
+  AFT_CHECK(out.size() <= out_size, "{}: corrupt zip (the member inflates to more than the {} bytes it declares)",
+            path, out_size);
+  AFT_CHECK(rc != Z_STREAM_END || out.size() == out_size,
+            "{}: corrupt zip (the member inflates to {} bytes, not the {} bytes it declares)", path, out.size(), out_size);
+  AFT_CHECK(rc == Z_STREAM_END && out.size() == out_size,
+            "{}: corrupt or truncated compressed data (zlib: {}, {} of {} bytes inflated)", path, why, out.size(),
+            out_size);
   return out;
 }
 
 }  // namespace
 
+void check_regular_file(const std::string& path) {
+  struct stat st;
+  AFT_CHECK(::stat(path.c_str(), &st) == 0, "{}: cannot open: {}", path, std::strerror(errno));
+  AFT_CHECK(!S_ISDIR(st.st_mode), "{}: is a directory, not a file", path);
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  check_regular_file(path);
   FILE* f = std::fopen(path.c_str(), "rb");
   AFT_CHECK(f != nullptr, "{}: cannot open: {}", path, std::strerror(errno));
   std::vector<uint8_t> out;
   uint8_t buf[1 << 16];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
-  bool err = std::ferror(f);
+  int err = std::ferror(f) ? errno : 0;
   std::fclose(f);
-  AFT_CHECK(!err, "{}: read error", path);
+  AFT_CHECK(err == 0, "{}: read error: {}", path, std::strerror(err));
   return out;
 }
 
 std::vector<uint8_t> read_gzip(const std::string& path) {
+  check_regular_file(path);
   gzFile g = gzopen(path.c_str(), "rb");
   AFT_CHECK(g != nullptr, "{}: cannot open: {}", path, std::strerror(errno));
   gzbuffer(g, 1 << 17);
@@ -148,6 +168,7 @@ std::vector<uint8_t> read_zip_member(const std::string& path, const std::string&
 }
 
 std::vector<uint8_t> read_data_file(const std::string& path, std::string* how) {
+  check_regular_file(path);
   FILE* f = std::fopen(path.c_str(), "rb");
   AFT_CHECK(f != nullptr, "{}: cannot open: {}", path, std::strerror(errno));
   uint8_t magic[4] = {0, 0, 0, 0};

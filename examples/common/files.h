@@ -5,6 +5,9 @@
 // apart by the first bytes: gzip (1f 8b) through zlib's gz reader, zip (PK\3\4) through the
 // central directory and zlib's raw inflate (stored or deflated members; the CRC-32 and size
 // are checked), anything else as raw bytes.
+//
+// Memory is bounded by the data really present: sizes in a zip's headers are checked against
+// what inflating produces, never allocated ahead.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,9 @@
 #include <vector>
 
 namespace aft::files {
+
+// aft::Error naming the path when it does not exist, cannot be read, or is a directory.
+void check_regular_file(const std::string& path);
 
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 

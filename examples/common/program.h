@@ -61,11 +61,13 @@ struct TrainOptions {
   double lr = 1e-3, min_lr_ratio = 0.1, weight_decay = 0.1, clip = 1.0, time_budget = 0;
   std::string decay = "cosine";  // after warm-up: cosine | linear | constant
   bool resume = false, quiet = false;
+  bool overwrite = false;     // start afresh over an existing run directory (replacing its run)
+  bool extend_steps = false;  // on --resume, accept a --steps (so a schedule) other than the checkpoint's
 };
 
 // Registers the options whose help is the same in every program: the schedule (--steps --time
 // --min-lr-ratio --warmup --clip), then evaluation, checkpoints and logging (--eval-every
-// --checkpoint-every --log-every --resume --quiet). The program registers --lr, --weight-decay
+// --checkpoint-every --log-every --resume --overwrite --extend-steps --quiet). The program registers --lr, --weight-decay
 // and --decay itself (their help, or whether it has them, differs).
 void add_schedule_options(cli::Cli& c, TrainOptions& t);
 void add_loop_options(cli::Cli& c, TrainOptions& t);
@@ -74,11 +76,14 @@ void add_loop_options(cli::Cli& c, TrainOptions& t);
 nn::LRSchedule lr_schedule(const TrainOptions& t);
 
 // The trainer's settings from the options; unit ("tokens", "images"), the title of the curves
-// and the configuration saved in checkpoints are the program's.
-nn::TrainerConfig trainer_config(const TrainOptions& t, const std::string& out, const std::string& unit,
-                                 const std::string& title, const std::string& config_json);
+// and the configuration saved in checkpoints (a JSON object) are the program's. The saved
+// configuration gets a "program" entry naming `program`, so that other commands and programs
+// can tell whose run directory it is (run_dir.h); resuming checks it.
+nn::TrainerConfig trainer_config(const TrainOptions& t, const std::string& out, const std::string& program,
+                                 const std::string& unit, const std::string& title, const std::string& config_json);
 
-// "<why it stopped> after N steps (S s); run directory: <out>" on stderr.
-void report_training(const nn::TrainResult& r, const std::string& out);
+// "<why it stopped> after N steps (S s); run directory: <out>" on stderr. Returns the program's
+// exit status: 0, or 130 (the shell's convention for SIGINT) when Ctrl-C stopped the run.
+int report_training(const nn::TrainResult& r, const std::string& out);
 
 }  // namespace aft::examples

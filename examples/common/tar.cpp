@@ -164,9 +164,20 @@ std::vector<TarMember> read_tar(const std::string& path,
     const char type = static_cast<char>(h[156]);
     const uint64_t padded = (size + kBlock - 1) / kBlock * kBlock;
     offset += kBlock;
+    // The member's bytes, read in pieces of at most 16 MiB: memory grows with the data that is
+    // really there, never with the size a (possibly lying) header claims.
     auto read_data = [&](std::vector<uint8_t>& out) {
-      out.resize(size);
-      size_t n = stream->read(out.data(), size);
+      constexpr uint64_t kPiece = uint64_t{1} << 24;
+      out.clear();
+      uint64_t n = 0;
+      while (n < size) {
+        const uint64_t want_now = std::min(kPiece, size - n);
+        out.resize(static_cast<size_t>(n + want_now));
+        const uint64_t got_now = stream->read(out.data() + n, static_cast<size_t>(want_now));
+        n += got_now;
+        if (got_now < want_now) break;
+      }
+      out.resize(static_cast<size_t>(n));
       AFT_CHECK(n == size, "{}: truncated tar archive: member '{}' should hold {} bytes, only {} are there", path,
                 name, size, n);
       AFT_CHECK(stream->skip(padded - size) == padded - size, "{}: truncated tar archive after member '{}'", path,

@@ -4,7 +4,9 @@
 // Formats: POSIX ustar (name = prefix/name), GNU long names (type 'L') and pax extended headers
 // (type 'x', its "path" record), sizes in octal or GNU base-256. Every header's checksum is
 // checked; a bad checksum, a member cut short or a corrupt gzip stream is an aft::Error naming
-// the file and the member. Only regular files are returned (directories, links and the rest are
+// the file and the member. Memory grows with the bytes really read, never with the size a header
+// claims (a 100-byte .tar.gz claiming a 1 TiB member is a "truncated" error, not an allocation).
+// Only regular files are returned (directories, links and the rest are
 // skipped); the archive ends at its first all-zero header or at the end of the file.
 #pragma once
 

@@ -145,7 +145,7 @@ int cmd_train(int argc, char** argv) {
                (long long)model.num_parameters(), to_string(device).c_str(), num_threads());
 
   nn::TrainerConfig tc = examples::trainer_config(
-      t, o.out, "tokens", fmt::format("enwik8 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim),
+      t, o.out, "enwik8", "tokens", fmt::format("enwik8 {} (AFT-{}, {} layers x {})", o.preset, o.variant, o.layers, o.dim),
       fmt::format("{{\"model\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, \"lr\": {}, "
                   "\"weight_decay\": {}, \"seed\": {}}}",
                   mc.to_json(), json::quote(o.preset), json::quote(corpus.description), o.batch, t.lr, t.weight_decay,
@@ -172,8 +172,7 @@ int cmd_train(int argc, char** argv) {
                                                                         .max_bytes = o.eval_bytes});
     return {{"valid_bpc", r.bpc}};
   };
-  examples::report_training(trainer.fit(step, eval), o.out);
-  return 0;
+  return examples::report_training(trainer.fit(step, eval), o.out);
 }
 
 int cmd_eval(int argc, char** argv) {

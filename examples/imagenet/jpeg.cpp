@@ -44,6 +44,14 @@ void on_emit_message(j_common_ptr c, int level) {
     std::snprintf(e->message, sizeof e->message, "truncated file (premature end of JPEG data)");
     std::longjmp(e->jump, 1);
   }
+  // A marker inside the entropy-coded data: the scan ended before covering the image (a header
+  // claiming more pixels than the data holds, or a file cut and re-terminated); libjpeg would
+  // fill the rest with grey.
+  if (c->err->msg_code == JWRN_HIT_MARKER) {
+    std::snprintf(e->message, sizeof e->message, "the image data ends before the image does (premature end of data "
+                  "segment: the header claims more pixels than the file holds)");
+    std::longjmp(e->jump, 1);
+  }
   ++e->warnings;
 }
 
@@ -76,9 +84,15 @@ void init_errors(JpegStruct& c, ErrorManager& e) {
 
 // Checks the header's size and components and chooses the output colour space; on a problem
 // writes it into msg (the caller's buffer: workers decode concurrently) and returns false.
-bool check_header(const jpeg_decompress_struct& c, J_COLOR_SPACE* out, char* msg, size_t n) {
+bool check_header(const jpeg_decompress_struct& c, size_t file_size, J_COLOR_SPACE* out, char* msg, size_t n) {
   if (c.image_width == 0 || c.image_height == 0) {
     std::snprintf(msg, n, "empty image");
+    return false;
+  }
+  const int64_t pixels = static_cast<int64_t>(c.image_width) * c.image_height;
+  if (pixels > kMaxPixelsPerByte * static_cast<int64_t>(file_size)) {
+    std::snprintf(msg, n, "%ux%u pixels cannot be held by a file of %zu bytes (at most %lld pixels per byte): the "
+                  "header lies", c.image_width, c.image_height, file_size, static_cast<long long>(kMaxPixelsPerByte));
     return false;
   }
   if (static_cast<int64_t>(c.image_width) * c.image_height > kMaxPixels) {
@@ -131,7 +145,7 @@ JpegInfo read_jpeg_info(const uint8_t* data, size_t size, const std::string& wha
   read_header(c, data, size, nullptr);
   JpegInfo info{static_cast<int>(c.image_width), static_cast<int>(c.image_height), c.num_components};
   J_COLOR_SPACE out;
-  bool ok = check_header(c, &out, err.message, sizeof err.message);
+  bool ok = check_header(c, size, &out, err.message, sizeof err.message);
   jpeg_destroy_decompress(&c);
   if (!ok) fail(what, err.message);
   return info;
@@ -152,7 +166,7 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const std::string& wh
   }
   read_header(c, data, size, &progress);
   J_COLOR_SPACE out_space = JCS_UNKNOWN;
-  if (!check_header(c, &out_space, err.message, sizeof err.message)) std::longjmp(err.jump, 1);
+  if (!check_header(c, size, &out_space, err.message, sizeof err.message)) std::longjmp(err.jump, 1);
   r.info = {static_cast<int>(c.image_width), static_cast<int>(c.image_height), c.num_components};
   c.out_color_space = out_space;
   c.scale_num = static_cast<unsigned>(scale_num);
@@ -189,7 +203,8 @@ DecodeResult decode_jpeg_file(const std::string& path, int scale_num) {
   return decode_jpeg(bytes.data(), bytes.size(), path, scale_num);
 }
 
-std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, int components, int quality) {
+std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, int components, int quality,
+                                 bool progressive) {
   AFT_CHECK(width > 0 && height > 0, "encode_jpeg: size must be positive, got {}x{}", width, height);
   AFT_CHECK(components == 1 || components == 3 || components == 4,
             "encode_jpeg: components must be 1, 3 or 4, got {}", components);
@@ -212,6 +227,7 @@ std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, i
   jpeg_set_defaults(&c);
   if (components == 4) jpeg_set_colorspace(&c, JCS_CMYK);
   jpeg_set_quality(&c, quality, TRUE);
+  if (progressive) jpeg_simple_progression(&c);
   jpeg_start_compress(&c, TRUE);
   const size_t stride = static_cast<size_t>(width) * components;
   while (c.next_scanline < c.image_height) {

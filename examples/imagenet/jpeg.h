@@ -3,8 +3,10 @@
 // Decoding is defensive: libjpeg's default error handler calls exit(), so an error handler of
 // our own longjmps back and the error becomes an aft::Error naming the file and libjpeg's
 // reason. A file cut short is an error too (libjpeg only warns, JWRN_JPEG_EOF, and pads the
-// image with grey), as are more than kMaxScans progressive scans (a decompression bomb that
-// would otherwise take minutes) and images over kMaxPixels. Other warnings ("extraneous bytes
+// image with grey), as is scan data that ends before the image does (JWRN_HIT_MARKER: libjpeg
+// would also pad with grey), as are more than kMaxScans progressive scans (a decompression bomb
+// that would otherwise take minutes), images over kMaxPixels, and headers claiming more pixels
+// than the file's size can hold (kMaxPixelsPerByte). Other warnings ("extraneous bytes
 // before marker", which some ImageNet files have) leave a usable image and are only counted.
 //
 // Colour: every image comes out as 8-bit RGB, H×W×3 row-major. Grayscale is replicated by
@@ -26,6 +28,13 @@ namespace aft::imagenet {
 
 inline constexpr int64_t kMaxPixels = int64_t{1} << 28;  // 268M pixels (16384²)
 inline constexpr int kMaxScans = 1000;
+// A Huffman-coded JPEG spends at least one bit per 8x8 block of every component in its first
+// scan, so a complete image holds at most 512 pixels per byte of file (grayscale; fewer with
+// colour). A header claiming more than twice that describes data that is not there: refused
+// before anything is allocated (a 700-byte progressive file would otherwise make libjpeg
+// allocate coefficient buffers for 2^28 pixels). Arithmetic-coded files could in principle
+// compress further; they are rare and refused by this rule when they do.
+inline constexpr int64_t kMaxPixelsPerByte = 1024;
 
 struct Image {
   int width = 0, height = 0;
@@ -61,7 +70,9 @@ int choose_dct_scale(double region_w, double region_h, int out_w, int out_h);
 int scaled_size(int full, int scale_num);
 
 // Encodes pixels [height, width, components] (1: grayscale, 3: RGB, 4: CMYK written as is,
-// Adobe convention: store 255 − ink) at the given quality; for tests and benchmarks.
-std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, int components, int quality = 90);
+// Adobe convention: store 255 − ink) at the given quality, baseline or progressive (libjpeg's
+// simple progression); for tests, fuzzing seeds and benchmarks.
+std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, int components, int quality = 90,
+                                 bool progressive = false);
 
 }  // namespace aft::imagenet

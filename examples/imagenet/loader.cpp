@@ -273,6 +273,14 @@ std::optional<Batch> Loader::next() {
       if (cfg_.log) std::fprintf(cfg_.log, "skipped: %s\n", s->errors[i].c_str());
     }
   }
+  {
+    // With every file unreadable, no batch will ever hold an image: say so instead of handing
+    // out empty batches forever (a training loop waiting for a non-empty one would hang).
+    std::lock_guard<std::mutex> lock(mu_);
+    AFT_CHECK(failed_paths_.size() < static_cast<size_t>(data_.size()),
+              "{}: none of its {} images can be read (the first: {})", (fs::path(data_.root) / data_.split).string(),
+              data_.size(), failures_.front().reason);
+  }
   b.skipped = static_cast<int64_t>(s->indices.size() - keep.size());
   std::vector<int64_t> labels;
   for (int64_t i : keep) {

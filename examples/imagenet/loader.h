@@ -19,7 +19,9 @@
 // batch's buffer; at most `prefetch` batches are in progress or ready ahead of the consumer,
 // which bounds memory. next() hands out batches in order. A file that cannot be read or
 // decoded is left out of its batch (so a batch may be short), reported once on `log` with
-// its path and the reason, and listed by failures(); a batch can even be empty.
+// its path and the reason, and listed by failures(); a batch can even be empty. Once every file
+// of the data set has failed, next() throws aft::Error naming the split (no readable sample is
+// left: a loop waiting for a non-empty batch would wait forever).
 #pragma once
 
 #include <condition_variable>

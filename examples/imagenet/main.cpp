@@ -170,6 +170,9 @@ Dataset spread_subset(const Dataset& d, int64_t n) {
 // Batches of `batch` images at size x size, decoded by --workers threads, --prefetch batches
 // ahead; for evaluation (train false): one pass over n images in order, no augmentation.
 LoaderConfig loader_config(const Options& o, int64_t size, int64_t batch, bool train, int64_t n = 0) {
+  AFT_CHECK(o.workers >= 1 && o.workers <= 256, "--workers must be in [1, 256], got {}", o.workers);
+  AFT_CHECK(o.prefetch >= 1 && o.prefetch <= 1024, "--prefetch must be in [1, 1024], got {}", o.prefetch);
+  AFT_CHECK(batch >= 1 && batch <= (int64_t{1} << 20), "--batch must be in [1, 2^20], got {}", batch);
   LoaderConfig lc;
   lc.batch = batch;
   lc.transform.size = size;
@@ -211,6 +214,9 @@ int cmd_train(int argc, char** argv) {
   o.model.check();
   const int64_t per_epoch = o.synthetic ? 1 : train.size() / o.batch;
   AFT_CHECK(o.synthetic || per_epoch >= 1, "{} training images are fewer than one batch of {}", train.size(), o.batch);
+  AFT_CHECK(o.epochs >= 0 && o.epochs <= INT64_MAX / std::max<int64_t>(per_epoch, 1),
+            "--epochs must be in [0, {}] ({} batches per epoch), got {}", INT64_MAX / std::max<int64_t>(per_epoch, 1),
+            per_epoch, o.epochs);
   if (o.epochs > 0) t.steps = o.epochs * per_epoch;
   AFT_CHECK(t.steps >= 1, "--steps must be >= 1");
 
@@ -232,7 +238,7 @@ int cmd_train(int argc, char** argv) {
                (long long)model.num_parameters(), to_string(device).c_str(), num_threads(), (long long)o.workers);
 
   nn::TrainerConfig tc = examples::trainer_config(
-      t, o.out, "images",
+      t, o.out, "imagenet", "images",
       fmt::format("imagenet {} (AFT-{}, {} layers x {}, {}px)", o.preset, m.variant, m.layers, m.dim, m.image_size),
       fmt::format("{{\"model\": {}, \"classes\": {}, \"names\": {}, \"preset\": {}, \"data\": {}, \"batch\": {}, "
                   "\"lr\": {}, \"weight_decay\": {}, \"label_smoothing\": {}, \"seed\": {}}}",
@@ -277,10 +283,10 @@ int cmd_train(int argc, char** argv) {
     return {{"valid_loss", r.loss()}, {"valid_top1", r.top1()}, {"valid_top5", r.top5()}};
   };
   nn::TrainResult r = trainer.fit(step, eval);
-  examples::report_training(r, o.out);
+  const int status = examples::report_training(r, o.out);
   if (loader) report_skipped("training data", loader->failures());
   report_skipped("validation data", val_failures);
-  return r.reason == nn::StopReason::Interrupted ? 130 : 0;
+  return status;
 }
 
 int cmd_eval(int argc, char** argv) {
@@ -310,6 +316,8 @@ int cmd_eval(int argc, char** argv) {
   const double t0 = examples::now_s();
   ClassMetrics r = evaluate(*model, loader, device, 0, true);
   const double secs = examples::now_s() - t0;
+  // (The loader throws when every file is unreadable; this guards any other way to see none.)
+  AFT_CHECK(r.count > 0, "{}: no image could be evaluated", (std::filesystem::path(o.data) / o.split).string());
   std::vector<double> acc = r.per_class_accuracy();
   std::printf("%s at %lldx%lld: top-1 %.4f, top-5 %.4f, loss %.4f over %lld images (%.1f s, %.0f images/s)\n",
               o.split.c_str(), (long long)size, (long long)size, r.top1(), r.top5(), r.loss(), (long long)r.count, secs,

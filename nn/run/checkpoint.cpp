@@ -8,34 +8,29 @@
 // aligned to its element size for memory-mapping readers; the header keeps the caller's order,
 // and that is the order load_safetensors returns.
 //
-// Reading trusts nothing: the header length is bounded by the file size and kMaxHeaderBytes,
-// the JSON is parsed strictly (nn/run/json.h), each tensor's byte span must equal numel × element
-// size, and the spans sorted by offset must tile the data exactly (a gap, an overlap, a span
-// past the end and trailing bytes are each a distinct error). Memory is allocated only after
-// all of that holds, so it is bounded by the file size.
+// Reading trusts nothing: nn/run/safetensors_header.cpp bounds the header length by the file size
+// and 100 MB, parses the JSON strictly (nn/run/json.h), checks that each tensor's byte span
+// equals numel × element size and that the spans sorted by offset tile the data exactly (a gap,
+// an overlap, a span past the end and trailing bytes are each a distinct error). Memory is
+// allocated only after all of that holds, so it is bounded by the file size.
 //
 // dtypes: F32, F64, I64 and BOOL are read and written as they are. F16 and BF16 (what other
 // programs often save) are read and converted to float32, exactly; aft does not write them.
 // Any other dtype (I32, U8, F8_*, ...) is an error naming it.
 #include "nn/run/checkpoint.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <bit>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <set>
 
 #include <fmt/ranges.h>
 
 #include "autograd/tape.h"
 #include "core/format.h"
+#include "nn/run/atomic_file.h"
 #include "nn/run/json.h"
+#include "nn/run/safetensors_header.h"
 
 namespace aft::nn {
 
@@ -43,9 +38,6 @@ static_assert(std::endian::native == std::endian::little,
               "safetensors data is little-endian; aft writes host memory as it is");
 
 namespace {
-
-// The reference implementation's limit on the header (100 MB); a larger one is corruption.
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 // ---- dtypes
 
@@ -58,16 +50,6 @@ const char* file_dtype(DType d) {
     default: return nullptr;
   }
 }
-
-struct FileDType {
-  std::string_view code;
-  size_t size;  // bytes per element in the file
-  DType dtype;  // what aft holds after reading
-};
-constexpr FileDType kReadable[] = {
-    {"F32", 4, kFloat32}, {"F64", 8, kFloat64}, {"I64", 8, kInt64}, {"BOOL", 1, kBool},
-    {"F16", 2, kFloat32}, {"BF16", 2, kFloat32},
-};
 
 // IEEE binary16 -> binary32 (exact): sign s, exponent e (bias 15), mantissa m (10 bits).
 //   e = 0: ±m·2^-24 (zero or subnormal);  e = 31: ±inf or NaN;  else ±(1 + m/1024)·2^(e-15).
@@ -83,181 +65,10 @@ float half_to_float(uint16_t h) {
 // bfloat16 is the top half of a binary32.
 float bf16_to_float(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
 
-// ---- files
-
-std::string os_error() { return std::strerror(errno); }
-
-// Writes all n bytes (write() may write fewer, or be interrupted).
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = ::write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      if (w == 0) errno = EIO;
-      return false;
-    }
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-// A new file beside the target, renamed over it by commit(); destroyed unused, it removes
-// itself, so an exception anywhere before commit() leaves the target as it was.
-class TempFile {
- public:
-  explicit TempFile(const std::string& target) : target_(target) {
-    static std::atomic<uint64_t> counter{0};
-    for (int attempt = 0; fd_ < 0; ++attempt) {
-      tmp_ = fmt::format("{}.tmp.{}.{}", target, ::getpid(), counter.fetch_add(1));
-      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ < 0 && !(errno == EEXIST && attempt < 100))
-        AFT_ERROR("save_safetensors: cannot create '{}': {}", tmp_, os_error());
-    }
-  }
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  void write(const void* p, size_t n) {
-    AFT_CHECK(write_all(fd_, p, n), "save_safetensors: cannot write '{}': {}", tmp_, os_error());
-  }
-  // Data on disk (fsync), then the new name; then the directory entry on disk (best effort:
-  // some file systems cannot sync a directory, and the data is safe either way).
-  void commit() {
-    AFT_CHECK(::fsync(fd_) == 0, "save_safetensors: cannot sync '{}': {}", tmp_, os_error());
-    int rc = ::close(fd_);
-    fd_ = -1;
-    AFT_CHECK(rc == 0, "save_safetensors: cannot close '{}': {}", tmp_, os_error());
-    AFT_CHECK(::rename(tmp_.c_str(), target_.c_str()) == 0, "save_safetensors: cannot rename '{}' to '{}': {}",
-              tmp_, target_, os_error());
-    committed_ = true;
-    size_t slash = target_.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : target_.substr(0, slash);
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
- private:
-  std::string target_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
-class InputFile {
- public:
-  explicit InputFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    AFT_CHECK(fd_ >= 0, "safetensors file '{}': cannot open: {}", path, os_error());
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) AFT_ERROR("safetensors file '{}': cannot stat: {}", path, os_error());
-    AFT_CHECK(S_ISREG(st.st_mode), "safetensors file '{}': not a regular file", path);
-    size_ = static_cast<uint64_t>(st.st_size);
-  }
-  ~InputFile() { ::close(fd_); }
-  InputFile(const InputFile&) = delete;
-  InputFile& operator=(const InputFile&) = delete;
-  uint64_t size() const { return size_; }
-
-  // Exactly n bytes at offset `at`; a short read means the file shrank since it was opened.
-  void read(uint64_t at, void* p, size_t n) {
-    char* c = static_cast<char*>(p);
-    while (n > 0) {
-      ssize_t r = ::pread(fd_, c, n, static_cast<off_t>(at));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) AFT_ERROR("safetensors file '{}': read error: {}", path_, os_error());
-      if (r == 0) AFT_ERROR("safetensors file '{}': file ended early at byte {} (truncated while reading?)", path_, at);
-      c += r;
-      at += static_cast<uint64_t>(r);
-      n -= static_cast<size_t>(r);
-    }
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
-};
-
-// One tensor entry of a header, checked against itself (not yet against the others).
-struct Entry {
-  std::string name;
-  const FileDType* dtype = nullptr;
-  Shape shape;
-  uint64_t begin = 0, end = 0;
-};
-
-std::string shape_text(const std::vector<uint64_t>& dims) {
-  return fmt::format("[{}]", fmt::join(dims, ", "));
-}
-
-Entry parse_entry(const std::string& path, const json::Member& m, uint64_t data_len) {
-  auto bad = [&](const std::string& why) {
-    AFT_ERROR("safetensors file '{}': tensor '{}': {}", path, m.key, why);
-  };
-  if (!m.value.is_object()) bad(fmt::format("entry is {}, expected an object", json::kind_name(m.value.kind)));
-  Entry e;
-  e.name = m.key;
-  for (const json::Member& f : m.value.members)
-    if (f.key != "dtype" && f.key != "shape" && f.key != "data_offsets") bad(fmt::format("unknown field \"{}\"", f.key));
-  const json::Value* dt = m.value.find("dtype");
-  const json::Value* sh = m.value.find("shape");
-  const json::Value* off = m.value.find("data_offsets");
-  if (!dt || !sh || !off) bad(fmt::format("missing \"{}\"", !dt ? "dtype" : !sh ? "shape" : "data_offsets"));
-  if (!dt->is_string()) bad("\"dtype\" is not a string");
-  for (const FileDType& f : kReadable)
-    if (f.code == dt->text) e.dtype = &f;
-  if (!e.dtype)
-    bad(fmt::format("unsupported dtype \"{}\" (aft reads F32, F64, I64, BOOL, and F16/BF16 as float32)", dt->text));
-
-  if (!sh->is_array()) bad("\"shape\" is not an array");
-  if (sh->items.size() > static_cast<size_t>(kMaxDims))
-    bad(fmt::format("{} dimensions, aft supports at most {}", sh->items.size(), kMaxDims));
-  std::vector<uint64_t> dims;
-  // The product of the non-zero extents must fit in int64 even when another extent is 0
-  // (strides of a [0, 2^40, 2^40] tensor would overflow).
-  uint64_t nonzero = 1;
-  bool has_zero = false;
-  for (const json::Value& d : sh->items) {
-    uint64_t v = 0;
-    if (!d.to_uint64(&v) || v > static_cast<uint64_t>(INT64_MAX))
-      bad(fmt::format("shape entry {} is not a non-negative integer", d.is_number() ? d.text : json::kind_name(d.kind)));
-    dims.push_back(v);
-    has_zero = has_zero || v == 0;
-    if (v != 0 && (__builtin_mul_overflow(nonzero, v, &nonzero) || nonzero > static_cast<uint64_t>(INT64_MAX)))
-      bad(fmt::format("shape {} has more than 2^63 elements", shape_text(dims)));
-  }
-  uint64_t nbytes = 0;
-  bool overflow = __builtin_mul_overflow(has_zero ? 0 : nonzero, e.dtype->size, &nbytes);
-  // A size past the data is an error even when the offsets "agree" with it.
-  if (overflow || nbytes > data_len)
-    bad(fmt::format("shape {} of {} needs more bytes than the file's {} bytes of data", shape_text(dims),
-                    e.dtype->code, data_len));
-  for (uint64_t v : dims) e.shape.push_back(static_cast<int64_t>(v));
-
-  if (!off->is_array() || off->items.size() != 2 || !off->items[0].to_uint64(&e.begin) ||
-      !off->items[1].to_uint64(&e.end))
-    bad("\"data_offsets\" is not a pair of non-negative integers [begin, end]");
-  if (e.begin > e.end) bad(fmt::format("data_offsets [{}, {}] end before they begin", e.begin, e.end));
-  if (e.end > data_len)
-    bad(fmt::format("data_offsets [{}, {}] run past the end of the data ({} bytes after the header)", e.begin,
-                    e.end, data_len));
-  if (e.end - e.begin != nbytes)
-    bad(fmt::format("shape {} of {} is {} bytes but data_offsets [{}, {}] span {}", shape_text(dims),
-                    e.dtype->code, nbytes, e.begin, e.end, e.end - e.begin));
-  return e;
-}
-
 // Reads one checked entry into a new CPU tensor.
-Tensor read_tensor(InputFile& file, const std::string& path, const Entry& e, uint64_t data_start) {
-  Tensor t = empty(e.shape, e.dtype->dtype);
+Tensor read_tensor(safetensors::InputFile& file, const std::string& path, const safetensors::Entry& e,
+                   uint64_t data_start) {
+  Tensor t = empty(Shape(e.shape), e.dtype->dtype);
   size_t n = static_cast<size_t>(e.end - e.begin);
   if (n == 0) return t;
   uint64_t at = data_start + e.begin;
@@ -352,7 +163,7 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
   header.append((8 - header.size() % 8) % 8, ' ');  // 8 + N a multiple of 8
   uint64_t n = header.size();
 
-  TempFile out(path);
+  AtomicFile out(path);
   out.write(&n, 8);
   out.write(header.data(), header.size());
   autograd::NoGradGuard ng;
@@ -365,62 +176,12 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  InputFile file(path);
-  uint64_t size = file.size();
-  AFT_CHECK(size >= 8, "safetensors file '{}': {} bytes, too short for the 8-byte header length", path, size);
-  uint64_t n = 0;
-  file.read(0, &n, 8);
-  AFT_CHECK(n <= size - 8, "safetensors file '{}': header length {} exceeds the {} bytes that follow it "
-            "(truncated or corrupted)", path, n, size - 8);
-  AFT_CHECK(n <= kMaxHeaderBytes, "safetensors file '{}': header length {} exceeds the limit of {} bytes", path, n,
-            kMaxHeaderBytes);
-  AFT_CHECK(n >= 2, "safetensors file '{}': header length {} is too short for a JSON object", path, n);
-  std::string text(static_cast<size_t>(n), '\0');
-  file.read(8, text.data(), text.size());
-  AFT_CHECK(text[0] == '{', "safetensors file '{}': the header does not start with '{{'", path);
-  json::Value header = json::parse(text, fmt::format("safetensors file '{}': header", path));
-  AFT_CHECK(header.is_object(), "safetensors file '{}': the header is not a JSON object", path);
-
-  uint64_t data_start = 8 + n, data_len = size - data_start;
+  safetensors::InputFile file(path);
+  safetensors::Header h = safetensors::read_header(file, path);
   SafetensorsFile out;
-  std::vector<Entry> entries;
-  for (const json::Member& m : header.members) {
-    if (m.key != "__metadata__") {
-      entries.push_back(parse_entry(path, m, data_len));
-      continue;
-    }
-    if (m.value.kind == json::Value::Kind::Null) continue;
-    AFT_CHECK(m.value.is_object(), "safetensors file '{}': \"__metadata__\" is {}, expected an object of strings",
-              path, json::kind_name(m.value.kind));
-    for (const json::Member& kv : m.value.members) {
-      AFT_CHECK(kv.value.is_string(), "safetensors file '{}': metadata \"{}\" is {}, expected a string", path,
-                kv.key, json::kind_name(kv.value.kind));
-      out.metadata[kv.key] = kv.value.text;
-    }
-  }
-
-  // The spans, sorted by offset, must tile [0, data_len) exactly.
-  std::vector<const Entry*> sorted;
-  for (const Entry& e : entries) sorted.push_back(&e);
-  std::stable_sort(sorted.begin(), sorted.end(), [](const Entry* a, const Entry* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
-  uint64_t expected = 0;
-  const Entry* prev = nullptr;
-  for (const Entry* e : sorted) {
-    if (e->begin < expected)
-      AFT_ERROR("safetensors file '{}': tensor '{}' (data_offsets [{}, {}]) overlaps tensor '{}' (ends at {})",
-                path, e->name, e->begin, e->end, prev->name, expected);
-    if (e->begin > expected)
-      AFT_ERROR("safetensors file '{}': gap of {} bytes before tensor '{}' (data_offsets [{}, {}]; previous data "
-                "ends at {})", path, e->begin - expected, e->name, e->begin, e->end, expected);
-    expected = e->end;
-    prev = e;
-  }
-  AFT_CHECK(expected == data_len, "safetensors file '{}': {} bytes of trailing data after the last tensor "
-            "(tensors end at {}, data is {} bytes)", path, data_len - expected, expected, data_len);
-
-  for (const Entry& e : entries) out.tensors.emplace_back(e.name, read_tensor(file, path, e, data_start));
+  out.metadata = std::move(h.metadata);
+  for (const safetensors::Entry& e : h.entries)
+    out.tensors.emplace_back(e.name, read_tensor(file, path, e, h.data_start));
   return out;
 }
 

@@ -8,13 +8,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
+#include "nn/run/atomic_file.h"
 #include "nn/run/json.h"
 #include "nn/run/plot.h"
 
@@ -45,10 +48,14 @@ std::vector<std::string> split_csv(const std::string& line) {
 
 void append_text(const std::string& path, const std::string& text) {
   std::FILE* f = std::fopen(path.c_str(), "ab");
-  AFT_CHECK(f != nullptr, "metrics: cannot open '{}' for appending", path);
+  AFT_CHECK(f != nullptr, "metrics: cannot open '{}' for appending: {}", path, std::strerror(errno));
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = (std::fclose(f) == 0) && ok;
-  AFT_CHECK(ok, "metrics: writing '{}' failed", path);
+  int err = ok ? 0 : errno;
+  if (std::fclose(f) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  AFT_CHECK(ok, "metrics: writing '{}' failed: {}", path, std::strerror(err));
 }
 
 }  // namespace
@@ -222,17 +229,9 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows, const std::
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    AFT_CHECK(out.good(), "cannot open '{}' for writing", tmp);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    AFT_CHECK(out.good(), "writing '{}' failed", tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  AFT_CHECK(!ec, "cannot rename '{}' to '{}': {}", tmp, path, ec.message());
+  AtomicFile f(path);
+  f.write(text.data(), text.size());
+  f.commit();
 }
 
 }  // namespace aft::nn

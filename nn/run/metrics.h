@@ -80,7 +80,8 @@ std::string json_line(const MetricsRow& row);
 std::string training_curves_svg(const std::vector<MetricsRow>& rows, const std::string& title = "");
 
 // Writes text to path through a temporary file in the same directory and a rename, so a reader
-// never sees half a file (aft::Error naming the path on failure).
+// never sees half a file (nn/run/atomic_file.h: aft::Error naming the path and the OS's reason on
+// failure, and no temporary file left behind).
 void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace aft::nn

@@ -117,6 +117,40 @@ double parse_double(const Metadata& m, const std::string& key, double fallback) 
   return v;
 }
 
+// The schedule as saved in checkpoints: compared as text on resume (doubles in fmt's shortest
+// round-trip form, so equal text means equal values).
+std::string schedule_text(const LRSchedule& s) {
+  const char* decay = s.decay == LRSchedule::Decay::Cosine ? "cosine" : s.decay == LRSchedule::Decay::Linear ? "linear"
+                                                                                                            : "constant";
+  return fmt::format("{{\"base_lr\": {}, \"warmup_steps\": {}, \"total_steps\": {}, \"decay\": \"{}\", \"min_lr\": {}}}",
+                     s.base_lr, s.warmup_steps, s.total_steps, decay, s.min_lr);
+}
+
+// Creates the run directory, with an error that names it and the reason (e.g. a path under a
+// regular file: "Not a directory").
+void make_run_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  AFT_CHECK(!ec, "trainer: cannot create the run directory '{}': {}", dir, ec.message());
+  AFT_CHECK(std::filesystem::is_directory(dir, ec), "trainer: the run directory '{}' is not a directory", dir);
+}
+
+// A fresh run may not silently replace another: refuses a directory that holds a run unless
+// `overwrite`, and then removes that run's files first.
+void claim_run_dir(const RunPaths& p, bool overwrite) {
+  std::error_code ec;
+  const bool has_run = std::filesystem::exists(p.checkpoint, ec) || std::filesystem::exists(p.metrics_csv, ec);
+  if (!has_run) return;
+  AFT_CHECK(overwrite,
+            "trainer: '{}' already holds a run (checkpoint.safetensors or metrics.csv); resume it (--resume), replace it "
+            "(--overwrite), or choose another run directory",
+            p.dir);
+  for (const std::string& f : {p.checkpoint, p.metrics_csv, p.metrics_jsonl, p.curves_svg}) {
+    std::filesystem::remove(f, ec);
+    AFT_CHECK(!ec, "trainer: --overwrite: cannot remove '{}': {}", f, ec.message());
+  }
+}
+
 void check_config(const TrainerConfig& c) {
   AFT_CHECK(c.max_steps > 0 || c.time_budget_s > 0,
             "trainer: set max_steps or time_budget_s (or both), got {} and {}", c.max_steps, c.time_budget_s);
@@ -177,6 +211,7 @@ void Trainer::save(int64_t step) {
   extra["trainer.window_loss"] = fmt::format("{}", stats_.win_loss);
   extra["trainer.window_grad_norm"] = fmt::format("{}", stats_.win_norm);
   extra["trainer.window_steps"] = fmt::format("{}", stats_.win_steps);
+  extra["trainer.schedule"] = schedule_text(schedule_);
   TrainingState st{.step = step, .rng = gen_.state(), .config = cfg_.config_json, .extra = extra};
   save_checkpoint(paths().checkpoint, model_, &opt_, st);
 }
@@ -194,9 +229,20 @@ TrainResult Trainer::fit(const StepFn& step_fn, const EvalFn& eval_fn) {
   int64_t step = 0, last_saved = -1;
   time_before_ = 0;
   stats_ = LossStats{};
-  if (files) std::filesystem::create_directories(cfg_.out_dir);
+  if (files) make_run_dir(cfg_.out_dir);
+  if (files && !cfg_.resume) claim_run_dir(paths, cfg_.overwrite);
   if (files && cfg_.resume && std::filesystem::exists(paths.checkpoint)) {
     TrainingState st = load_checkpoint(paths.checkpoint, model_, &opt_);
+    // Nothing has been written yet: a refused schedule leaves the run directory as it was.
+    if (auto it = st.extra.find("trainer.schedule"); it != st.extra.end() && it->second != schedule_text(schedule_)) {
+      AFT_CHECK(cfg_.allow_schedule_change,
+                "trainer: {} was trained with the learning-rate schedule {}; this run asks for {}. Resuming with another "
+                "schedule (e.g. another --steps) makes the run neither the old one nor a fresh one: resume with the "
+                "same settings, or pass --extend-steps to accept the new schedule from step {} on",
+                paths.checkpoint, it->second, schedule_text(schedule_), st.step);
+      progress.line(fmt::format("note: the learning-rate schedule changes at step {}: was {}, now {}", st.step,
+                                it->second, schedule_text(schedule_)));
+    }
     step = last_saved = st.step;
     gen_.set_state(st.rng);
     for (const auto& [k, v] : st.extra) extra[k] = v;

@@ -19,6 +19,12 @@
 // step. So when every random draw of the step function comes from the trainer's generator,
 // training N steps, stopping, and resuming for M more gives bit-identical parameters to N + M
 // steps straight through (same thread count, CPU).
+//
+// A run directory belongs to one run. Starting (resume false) in a directory that already holds
+// a checkpoint or metrics is an aft::Error unless `overwrite` is set (which then removes the old
+// run's checkpoint, metrics and curves first). Resuming with a learning-rate schedule other
+// than the one saved in the checkpoint ("trainer.schedule") would make the run neither the old
+// one nor a fresh one: an aft::Error naming both schedules, unless allow_schedule_change is set.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +50,8 @@ struct TrainerConfig {
   double clip_grad_norm = 0;      // > 0: clip the global gradient norm to this
   std::string out_dir;            // run directory (created); empty: write no files
   bool resume = false;            // continue from out_dir's checkpoint when there is one
+  bool overwrite = false;         // start afresh over a run directory that already holds a run
+  bool allow_schedule_change = false;  // on resume, accept a learning-rate schedule other than the checkpoint's
   std::string unit = "items";     // what the step function counts: "tokens", "images"
   std::string config_json = "{}"; // the program's configuration, saved in checkpoints
   std::string title;              // title of curves.svg
