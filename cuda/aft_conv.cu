@@ -8,7 +8,7 @@
 //
 // The (e^w - 1) form subtracts (it cancels catastrophically when the window holds the dominant
 // key and w is very negative there), so, as on the CPU, the keys outside the window of pixel
-// (y, x) are summed separately, as stable running sums (aftk::Acc), and the window exactly:
+// (y, x) are summed separately, as stable running sums (Acc, core/math/aft.h), and the window exactly:
 //   above  rows < y - r                              Above[y - r]      (prefix over rows)
 //   below  rows > y + r                              Below[y + r + 1]  (suffix over rows)
 //   left   rows y-r..y+r, columns <= x - r - 1       Left(x)
@@ -45,7 +45,7 @@ namespace aft::cuda {
 
 namespace {
 
-using aftk::Acc;
+using Acc, core/math/aft.h;
 
 constexpr int kRowsPerBlock = 4;  // (b, y, chunk) items per block of the summary / apply kernels
 

@@ -7,7 +7,7 @@
 // The keys of a row split into prefix (t' <= t - W), band and suffix (t' >= t + W), added as
 // stable running sums; nothing is subtracted (the textbook "global sum + (e^w - 1) band
 // correction" cancels catastrophically when a band key dominates and its w is very negative).
-// On the GPU, per tile of 64 rows (the tiled kernels of cuda/aft_full.cu, which take a band
+// On the GPU, per tile of 64 rows (the tiled engine of cuda/aft_tiles.cu, which takes a band
 // bias):
 //   - the keys near the band, [t0 - W + 1, t1 + W - 1) widened to 32-key boundaries, are summed
 //     directly as in AFT-full, with w' = the band cell inside the band and 0 outside it; the

@@ -11,7 +11,7 @@
 // Sums accumulate in double for both dtypes, as the CPU ops sum float32 in float64, so float32
 // results agree with the CPU's to a few ulp even where a sum cancels (a column sum of
 // gradients). The kernels load an element per add or two, so the float64 adds should not set
-// their speed (not measured: no GPU was available).
+// their speed (an estimate; bench/bench_cuda_ops measures these kernels on a GPU).
 //
 // Every reduction is a fixed tree (lane 0 gathers its warp by halving distances, then each
 // thread combines the warps' partials in warp order), so the result has the same bits for any

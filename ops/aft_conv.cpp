@@ -12,7 +12,7 @@
 // outside the image are absent). Non-causal.
 //
 // The stable form (as aft_local, in 2-D): the keys of pixel p = (y, x) outside its window are
-// four disjoint pieces, each a stable running sum (aftk::Acc) computed once per image:
+// four disjoint pieces, each a stable running sum (Acc, core/math/aft.h) computed once per image:
 //   above  rows < y - r                            Above[y - r - 1] (prefix over rows)
 //   below  rows > y + r                            Below[y + r + 1] (suffix over rows)
 //   left   rows y-r..y+r, columns < x - r          RowPrefix[y'][x - r - 1], one per row y'

@@ -23,7 +23,7 @@
 // (index ak[J,d]): LB = max(Mw + k[cw], Mk + w[t, ak]) <= max(k + w), gap <= c - LB.
 //   gap <= kSafeGap (50 in float32, 600 in float64): the separable tile is used; its sums are
 //     rescaled to the shift LB (factor e^{c - LB} <= e^{gap}) and pushed into the row's running
-//     sum (aftk::Acc): the largest term of the tile is >= e^{-gap}, far above the float32
+//     sum (Acc, core/math/aft.h): the largest term of the tile is >= e^{-gap}, far above the float32
 //     underflow (e^{-87}), so every term that matters is a normal number.
 //   else (only for adversarial inputs; never in float64 with |k|, |w| <= 80, where the bound
 //   is <= Mk - k[cw] <= 160):
@@ -42,7 +42,7 @@
 // sums over t, b and d run in a fixed order on one thread (deterministic, no atomics).
 // Memory: forward O(B·T·D) for P, P⊙v and the saved L, r; backward O(TJ·D) per task. Never T×T
 // beyond w itself and its gradient.
-// CUDA tensors run cuda/aft_full.cu: the same tiles, shifts and safe/exact rule as GPU thread
+// CUDA tensors run cuda/aft_full.cu and the tiled engine of cuda/aft_tiles.cu: the same tiles, shifts and safe/exact rule as GPU thread
 // blocks (docs/aft.md section 7).
 #include "autograd/tape.h"
 #include "cuda/aft.h"

@@ -13,7 +13,7 @@
 //   prefix  t' <= t - W          (weight e^{k}, bias 0)
 //   band    |t' - t| < W         (weight e^{k + w})
 //   suffix  t' >= t + W          (weight e^{k}; absent when causal)
-// and add them as stable running sums (aftk::Acc: a scale e^m and two mantissas). The prefix is
+// and add them as stable running sums (Acc, core/math/aft.h: a scale e^m and two mantissas). The prefix is
 // a running sum advanced by one key per row; the suffix sums are one reverse scan stored per row.
 // The band is cut at the global key tiles [J·128, (J+1)·128) into <= (2W-1)/128 + 2 segments per
 // row, each summed with AFT-full's separable tile (ops/aft_full.cpp; helpers in aft_common.h):
@@ -45,7 +45,7 @@
 // the buffers are added in slot order (deterministic for a given thread count).
 //
 // Work split: one task per (batch, channel chunk of 8 floats / 4 doubles).
-// CUDA tensors run cuda/aft_local.cu (the tiled kernels of cuda/aft_full.cu with a band bias, plus
+// CUDA tensors run cuda/aft_local.cu (the tiled engine of cuda/aft_tiles.cu with a band bias, plus
 // chunked prefix/suffix scans for the far keys; docs/aft.md section 7).
 #include "autograd/tape.h"
 #include "cuda/aft.h"

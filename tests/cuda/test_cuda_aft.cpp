@@ -1,4 +1,4 @@
-// tests/cuda/test_cuda_aft.cpp: the CUDA kernels of the AFT operators (cuda/aft_full.cu,
+// tests/cuda/test_cuda_aft.cpp: the CUDA kernels of the AFT operators (cuda/aft_tiles.cu, aft_full.cu,
 // aft_local.cu, aft_simple.cu, aft_conv.cu, aft_bias.cu) against the CPU operators, forward and
 // every gradient, causal and not, on fresh random inputs.
 //
