@@ -45,7 +45,7 @@ namespace aft::cuda {
 
 namespace {
 
-using Acc, core/math/aft.h;
+using aftk::Acc;
 
 constexpr int kRowsPerBlock = 4;  // (b, y, chunk) items per block of the summary / apply kernels
 
