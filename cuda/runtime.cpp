@@ -5,6 +5,7 @@
 // memory from the emulator, and copies are memcpy.
 #include "cuda/runtime.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -67,7 +68,15 @@ std::string unavailable_reason() { return ""; }
 std::string device_name(int) { return "SIMT emulator"; }
 void copy_h2d(void* dst, const void* src, size_t bytes) { if (bytes) std::memcpy(dst, src, bytes); }
 void copy_d2h(void* dst, const void* src, size_t bytes) { if (bytes) std::memcpy(dst, src, bytes); }
-void copy_d2d(void* dst, const void* src, size_t bytes) { if (bytes) std::memmove(dst, src, bytes); }
+// cudaMemcpyAsync between overlapping ranges is undefined on a GPU: refused here, so that the
+// emulator catches what a GPU would silently get wrong.
+void copy_d2d(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return;
+  const auto d = reinterpret_cast<uintptr_t>(dst), s = reinterpret_cast<uintptr_t>(src);
+  if (d < s + bytes && s < d + bytes)
+    AFT_ERROR("copy on cuda: source and destination of {} bytes overlap (undefined on a GPU)", bytes);
+  std::memcpy(dst, src, bytes);
+}
 void copy_h2d_async(void* dst, const void* src, size_t bytes) { copy_h2d(dst, src, bytes); }
 void synchronize() {}
 #else

@@ -219,6 +219,20 @@ inline void record_aft(const char* op, const Tensor& q, const Tensor& k, const T
   });
 }
 
+// The common start of the CPU backward of aft_full and aft_local (q, r, g of one shape): gr and dq
+// through the gate, then, when any gradient beyond dq is wanted, dk and dv (computed together)
+// and dw allocated. Returns whether the key/bias gradients are to be computed.
+template <class T>
+bool cpu_gate_and_alloc(const AftSaved& sv, const Tensor& g, const Tensor& gr, AftGrads& d, AftWants want) {
+  gate_backward<T>(sv.q.data<T>(), g.data<T>(), sv.r.data<T>(), sv.q.numel(), gr.data<T>(), d.dq.data<T>(),
+                   [](int64_t i) { return i; });
+  if (!want.any()) return false;
+  const TensorOptions o(sv.q.dtype(), sv.q.device());
+  if (!d.dk.defined()) d.dk = empty(sv.q.shape(), o), d.dv = empty(sv.q.shape(), o);
+  if (want.w) d.dw = empty(sv.w.shape(), o);
+  return true;
+}
+
 // ---------------------------------------------------------------- work partition
 
 // Chunks of W channels that cover D, and the lanes chunk c fills.

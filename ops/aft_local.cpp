@@ -444,11 +444,7 @@ Tensor aft_local(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
       return d;
     }
     dispatch_float(sv.q.dtype(), op, [&]<class T>() {
-      gate_backward<T>(sv.q.data<T>(), g.data<T>(), sv.r.data<T>(), sv.q.numel(), gr.data<T>(),
-                       d.dq.data<T>(), [](int64_t i) { return i; });
-      if (!want.any()) return;
-      if (!want.kv) d.dk = empty(sv.q.shape(), o), d.dv = empty(sv.q.shape(), o);  // (computed together)
-      if (want.w) d.dw = empty(sv.w.shape(), o);
+      if (!cpu_gate_and_alloc<T>(sv, g, gr, d, want)) return;
       local_backward<T>(sv.k.data<T>(), sv.v.data<T>(), sv.w.data<T>(), sv.L.data<T>(), sv.r.data<T>(),
                         gr.data<T>(), d.dk.data<T>(), d.dv.data<T>(), want.w ? d.dw.data<T>() : nullptr, s,
                         band);

@@ -4,6 +4,10 @@
 // Host to device copies wait for the transfer, except from a pinned source that needs no
 // conversion: that one is queued (cuda::copy_h2d_async) and the source must stay unwritten until
 // the device has read it; copy_ into a pinned tensor therefore synchronises first.
+// A source that overlaps the destination in memory (x[1:].copy_(x[:-1]), x.t().copy_(x)) is
+// first copied to a temporary, on both devices: copy_ then reads every source element before it
+// writes any (on a GPU, cudaMemcpyAsync and the copy kernel over overlapping ranges are
+// undefined).
 #include "autograd/tape.h"
 #include "cuda/elementwise.h"
 #include "cuda/runtime.h"
@@ -29,6 +33,25 @@ void cpu_copy(const Tensor& dst, const Tensor& src) {
   });
 }
 
+// The bytes [lo, hi) of its storage that t can touch (lo == hi when t is empty).
+std::pair<int64_t, int64_t> byte_span(const Tensor& t) {
+  int64_t lo = t.offset(), hi = t.offset();
+  for (int d = 0; d < t.ndim(); ++d) {
+    if (t.shape()[d] == 0) return {0, 0};
+    const int64_t reach = t.strides()[d] * (t.shape()[d] - 1);
+    (reach < 0 ? lo : hi) += reach;
+  }
+  const int64_t es = static_cast<int64_t>(t.element_size());
+  return {lo * es, (hi + 1) * es};
+}
+
+bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.storage() != b.storage()) return false;
+  const auto [alo, ahi] = byte_span(a);
+  const auto [blo, bhi] = byte_span(b);
+  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
+}
+
 }  // namespace
 
 Tensor& Tensor::copy_(const Tensor& src) {
@@ -38,6 +61,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   AFT_CHECK(broadcast_shapes(src.shape(), shape(), "copy_") == shape(),
             "copy_: source of shape {} does not broadcast to the destination shape {}", src.shape(),
             shape());
+  if (overlaps(*this, src)) return copy_(src.detach().clone());
   const Device dd = device(), sd = src.device();
   if (is_pinned()) cuda::synchronize();  // a queued copy may still read this buffer
   if (dd.is_cpu() && sd.is_cpu()) {

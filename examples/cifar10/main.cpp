@@ -92,8 +92,7 @@ void preset_from_argv(Options& o, int argc, char** argv) {
 
 void add_run(cli::Cli& c, Options& o) {
   c.add("--out", &o.out, "run directory (checkpoint, metrics, curves, pictures); default runs/cifar10-<preset>");
-  c.add("--device", &o.device, "cpu or cuda[:N]");
-  c.add("--threads", &o.threads, "CPU threads (0: AFT_NUM_THREADS or all cores)");
+  examples::add_device_options(c, o);
 }
 
 void add_data(cli::Cli& c, Options& o) {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/format.h"
 #include "core/parallel.h"
+#include "cuda/blas.h"
 #include "nn/run/json.h"
 #include "run_dir.h"
 
@@ -49,7 +50,18 @@ int run_program(int argc, char** argv, const std::string& program, const std::st
   }
 }
 
+void add_device_options(cli::Cli& c, RunOptions& o) {
+  c.add("--device", &o.device, "cpu or cuda[:N]");
+  c.add("--tf32", &o.tf32,
+        "on | off: float32 matmuls on CUDA use TF32 tensor cores (about 10 mantissa bits per "
+        "product, float32 sums; the usual GPU training setting). on by default in these programs; "
+        "the library's default, and the tests', is off. No effect on the CPU or float64");
+  c.add("--threads", &o.threads, "CPU threads (0: AFT_NUM_THREADS or all cores)");
+}
+
 Device setup_run(RunOptions& o, const std::string& program) {
+  AFT_CHECK(o.tf32 == "on" || o.tf32 == "off", "--tf32 must be on or off, got '{}'", o.tf32);
+  cuda::set_allow_tf32(o.tf32 == "on");
   AFT_CHECK(o.threads >= 0 && o.threads <= kMaxThreads, "--threads must be in [0, {}] (0: AFT_NUM_THREADS or all cores), got {}",
             kMaxThreads, o.threads);
   if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));

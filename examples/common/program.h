@@ -46,9 +46,14 @@ struct RunOptions {
   std::string preset = "tiny";
   int64_t threads = 0;       // 0: AFT_NUM_THREADS or all cores
   int64_t seed = 1;
+  std::string tf32 = "on";   // float32 matmuls on TF32 tensor cores (CUDA only): on | off
 };
 
-// After parsing: applies --threads and fills in the default run directory. Returns --device.
+// Registers --device, --tf32 and --threads (their help is the same in every program).
+void add_device_options(cli::Cli& c, RunOptions& o);
+
+// After parsing: applies --threads and --tf32 and fills in the default run directory. Returns
+// --device.
 Device setup_run(RunOptions& o, const std::string& program);
 
 // Calls apply(name) for a preset named on the command line (--preset X or --preset=X), before

@@ -73,8 +73,7 @@ void add_common(cli::Cli& c, Options& o) {
   c.add("--data", &o.data, "a byte file (raw, .gz or .zip); empty: the embedded corpus");
   c.add("--dataset", &o.dataset, "auto | enwik8 (must be the 100,000,000-byte file) | bytes (90/5/5 split)");
   c.add("--out", &o.out, "run directory (checkpoint, metrics, curves); default runs/enwik8-<preset>");
-  c.add("--device", &o.device, "cpu or cuda[:N]");
-  c.add("--threads", &o.threads, "CPU threads (0: AFT_NUM_THREADS or all cores)");
+  examples::add_device_options(c, o);
 }
 
 void add_model_and_train(cli::Cli& c, Options& o) {

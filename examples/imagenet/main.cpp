@@ -76,8 +76,7 @@ void apply_preset(Options& o, const std::string& name) {
 
 void add_common(cli::Cli& c, Options& o) {
   c.add("--out", &o.out, "run directory (checkpoint, metrics, curves, evaluation files); default runs/imagenet-<preset>");
-  c.add("--device", &o.device, "cpu or cuda[:N]");
-  c.add("--threads", &o.threads, "CPU threads of the model (0: AFT_NUM_THREADS or all cores)");
+  examples::add_device_options(c, o);
 }
 
 void add_loader(cli::Cli& c, Options& o) {

@@ -1,6 +1,7 @@
 // tests/cuda/test_cuda_basic.cpp: the CUDA device as a tensor home: detection, copies both
 // ways (dense, strided, converting), fill, and parity of the first elementwise and reduction
-// kernels with the CPU ops, and the 16-byte vectorised elementwise path. Skipped (exit 77)
+// kernels with the CPU ops, copies between overlapping views, and the 16-byte vectorised
+// elementwise path. Skipped (exit 77)
 // when no CUDA device is usable.
 #include "../helpers.h"
 
@@ -41,6 +42,27 @@ TEST_CASE("copies between host and device") {
   CHECK(scalar_tensor(4.0, Device::cuda()).item() == 4.0);
   // Mixing devices is an error, not a silent copy.
   check_error([&] { add(x, d); }, "different devices");
+}
+
+TEST_CASE("copy_ between overlapping views reads the whole source first, on both devices") {
+  // x[1:] = x[:-1] shifts by one; x.t() = x transposes in place. Without a temporary the GPU's
+  // memcpy and copy kernel are undefined (the emulator's device memcpy refuses the overlap).
+  for (Device dev : {kCPU, Device::cuda()}) {
+    CAPTURE(dev.is_cpu());
+    Tensor x = from_vector<float>({0, 1, 2, 3, 4, 5}).to(dev);
+    x.narrow(0, 1, 5).copy_(x.narrow(0, 0, 5));
+    check_values(x.cpu(), {0, 0, 1, 2, 3, 4});
+    Tensor y = from_vector<float>({0, 1, 2, 3, 4, 5}).to(dev);
+    y.narrow(0, 0, 5).copy_(y.narrow(0, 1, 5));  // the other direction
+    check_values(y.cpu(), {1, 2, 3, 4, 5, 5});
+    Tensor m = from_vector<double>({1, 2, 3, 4, 5, 6, 7, 8, 9}).reshape({3, 3}).to(dev);
+    m.copy_(m.t());
+    check_values(m.cpu(), {1, 4, 7, 2, 5, 8, 3, 6, 9});
+  }
+  // Views of one storage that do not overlap take the direct path.
+  Tensor z = from_vector<float>({1, 2, 3, 4}).cuda();
+  z.narrow(0, 2, 2).copy_(z.narrow(0, 0, 2));
+  check_values(z.cpu(), {1, 2, 1, 2});
 }
 
 TEST_CASE("elementwise and reduction kernels match the CPU") {
